@@ -1,0 +1,301 @@
+"""Checks of one `network { ... }`: names, arguments, units, shapes, delays and cycles.
+
+The result is an `ir.nodes.Network` in which every value is checked and
+converted; each small function below checks one thing and is named for it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import networkx as nx
+
+from snnc.check import neurons, shapes
+from snnc.check.signatures import (ENCODERS, OPS, READOUTS, RULES, SETTINGS, SYNAPSES, bind,
+                                   convert, resolve)
+from snnc.check.values import Evaluator, Spec, Uniform, quantity_value
+from snnc.errors import SnnError, unknown
+from snnc.frontend import ast
+from snnc.ir.nodes import (Connection, Encoder, Input, Monitor, Network, Op, Population,
+                           Readout, Shape, numel)
+
+MAX_ELEMENTS = 2**31 - 1  # one tensor's elements, per sample
+MAX_DELAY = 100_000       # steps
+
+
+def check_network(net: ast.NetworkDef, models: Mapping[str, ast.NeuronDef], file: str) -> Network:
+    dt_ms, steps, backend, seed, explicit_backend = _settings(net)
+    ev = Evaluator(dt_ms)
+    _check_unique_nodes(net)
+    inputs = [_input(d, ev) for d in net.of(ast.InputDecl)]
+    input_shapes = {i.name: i.shape for i in inputs}
+    encoders = [_encoder(d, ev, input_shapes) for d in net.of(ast.EncoderDecl)]
+    populations = [_population(d, ev, models) for d in net.of(ast.PopulationDecl)]
+    nodes = {n.name: n for n in (*inputs, *encoders, *populations)}
+    connections = [_connection(c, ev, nodes) for c in net.of(ast.Connect)]
+    _check_unique_connections(connections)
+    _check_cycles(connections)
+    if not explicit_backend and populations and all(p.event_driven for p in populations):
+        backend = "event"
+    network = Network(net.name, file, dt_ms, steps, backend, seed, inputs, encoders,
+                      populations, connections, _monitors(net, nodes), _readout(net, ev, nodes),
+                      net.pos)
+    if explicit_backend:
+        check_backend(network, backend, _setting_pos(net, "backend"))
+    return network
+
+
+# ------------------------------------------------------------------ settings
+def _settings(net: ast.NetworkDef) -> tuple[float, int, str, int | None, bool]:
+    given: dict[str, ast.Setting] = {}
+    for setting in net.of(ast.Setting):
+        if setting.name not in SETTINGS.names:
+            raise unknown("setting", setting.name, SETTINGS.names, setting.pos)
+        if setting.name in given:
+            raise SnnError(f"'{setting.name}' is set twice", setting.pos,
+                           f"first set at line {given[setting.name].pos.line}")
+        given[setting.name] = setting
+    dt_ms = _dt(given.get("dt"))
+    ev = Evaluator(dt_ms)
+    values = {p.name: (convert(p, given[p.name].value, ev, SETTINGS) if p.name in given
+                       else p.default) for p in SETTINGS.params if p.name != "dt"}
+    return dt_ms, values["steps"], values["backend"].name, values["seed"], "backend" in given
+
+
+def _dt(setting: ast.Setting | None) -> float:
+    """`dt` in milliseconds; a bare number is taken as milliseconds."""
+    if setting is None:
+        return 1.0
+    expr = setting.value
+    if isinstance(expr, ast.Quantity):
+        dt = quantity_value(expr, 1.0)  # with dt = 1 ms, a time in steps is in ms
+        if expr.unit not in ("s", "ms", "us"):
+            raise SnnError("dt is a time; it takes s, ms or us", expr.pos)
+    else:
+        dt = Evaluator(1.0).number(expr)
+    if dt <= 0:
+        raise SnnError(f"dt must be positive, got {dt:g}", expr.pos)
+    return float(dt)
+
+
+def _setting_pos(net: ast.NetworkDef, name: str):
+    return next(s.pos for s in net.of(ast.Setting) if s.name == name)
+
+
+def check_backend(network: Network, backend: str, pos) -> None:
+    """A construct the backend cannot execute is an error naming the backend that can."""
+    for pop in network.populations:
+        able = neurons.backends_of(pop.model)
+        if backend not in able:
+            raise SnnError(f"the {backend} backend cannot run {pop.model.name} "
+                           f"(population '{pop.name}')", pos or pop.pos,
+                           f"{pop.model.name} runs on the {' or '.join(able)} backend")
+
+
+# ------------------------------------------------------------------ nodes
+def _check_unique_nodes(net: ast.NetworkDef) -> None:
+    seen: dict[str, object] = {}
+    for decl in net.body:
+        if isinstance(decl, (ast.InputDecl, ast.EncoderDecl, ast.PopulationDecl)):
+            if decl.name in seen:
+                raise SnnError(f"'{decl.name}' is declared twice in network {net.name}",
+                               decl.pos, f"first declared at line {seen[decl.name].pos.line}")
+            seen[decl.name] = decl
+
+
+def _shape(exprs: tuple[ast.Expr, ...], ev: Evaluator, what: str) -> Shape:
+    dims = []
+    for expr in exprs:
+        value = ev.number(expr)
+        if value != int(value) or value < 1:
+            raise SnnError(f"the shape of {what} needs whole sizes >= 1, got {value:g}",
+                           expr.pos)
+        dims.append(int(value))
+    shape = tuple(dims)
+    if numel(shape) > MAX_ELEMENTS:
+        raise SnnError(f"{what} is too large: {math.prod(shape)} elements", exprs[0].pos,
+                       f"at most {MAX_ELEMENTS} per sample")
+    return shape
+
+
+def _input(decl: ast.InputDecl, ev: Evaluator) -> Input:
+    return Input(decl.name, _shape(decl.shape, ev, f"input '{decl.name}'"), decl.pos)
+
+
+def _encoder(decl: ast.EncoderDecl, ev: Evaluator, inputs: Mapping[str, Shape]) -> Encoder:
+    sig = resolve(ENCODERS, decl.encoder, "encoder")
+    params = bind(decl.encoder, sig, ev, sources=inputs)
+    source = next((params[s].name for s in sig.sources if params.get(s) is not None), None)
+    declared = _shape(decl.shape, ev, f"encoder '{decl.name}'") if decl.shape else None
+    inferred = _encoder_shape(sig.name, params, inputs.get(source), decl)
+    if declared and inferred and declared != inferred:
+        raise SnnError(f"encoder '{decl.name}' is declared {shapes.fmt(declared)} but "
+                       f"{sig.name}({source}) gives {shapes.fmt(inferred)}", decl.pos,
+                       "drop the declared shape; it is inferred from the argument")
+    shape = declared or inferred
+    if shape is None:
+        raise SnnError(f"encoder '{decl.name}' has no input, so it needs a shape", decl.pos,
+                       f"write `encoder {decl.name}[N] = {sig.name}(...)`")
+    if sig.name == "poisson" and (params["x"] is None) == (params["rate"] is None):
+        raise SnnError("poisson() takes either an input or a rate, not both or neither",
+                       decl.encoder.pos, "poisson(img) or poisson(rate = 15 Hz)")
+    return Encoder(decl.name, shape, Spec(sig.name, params), source, decl.pos)
+
+
+def _encoder_shape(kind: str, params: dict, source: Shape | None,
+                   decl: ast.EncoderDecl) -> Shape | None:
+    if source is None:
+        return None
+    if kind == "gaussian_tuning":
+        return (*source, params["m"])
+    if kind == "periodic":
+        if len(source) < 2:
+            raise SnnError("periodic() replays an input of shape [T, *], which needs two "
+                           f"axes or more; it has {shapes.fmt(source)}", decl.encoder.pos)
+        return source[1:]
+    return source
+
+
+def _population(decl: ast.PopulationDecl, ev: Evaluator,
+                models: Mapping[str, ast.NeuronDef]) -> Population:
+    if decl.model.func not in models:
+        raise unknown("neuron model", decl.model.func, models, decl.model.pos)
+    model = models[decl.model.func]
+    shape = _shape(decl.shape, ev, f"population '{decl.name}'")
+    fields = neurons.bind_population(decl.model, model, ev)
+    group = fields["feedback_group"]
+    if group and shape[-1] % group:
+        raise SnnError(f"{model.name} groups {group} neurons per feature, which does not "
+                       f"divide '{decl.name}' {shapes.fmt(shape)}", decl.pos)
+    return Population(decl.name, shape, model, pos=decl.pos, **fields)
+
+
+# ------------------------------------------------------------------ connections
+def _connection(conn: ast.Connect, ev: Evaluator, nodes: Mapping[str, object]) -> Connection:
+    for end in (conn.src, conn.dst):
+        if end.id not in nodes:
+            raise unknown("population", end.id, nodes, end.pos)
+    dst = nodes[conn.dst.id]
+    if not isinstance(dst, Population):
+        raise SnnError(f"'{conn.dst.id}' is an {dst.kind}; connections end at populations",
+                       conn.dst.pos)
+    src = nodes[conn.src.id]
+    bound = [(op.func, bind(op, resolve(OPS, op, "op"), ev), op.pos) for op in conn.ops]
+    dims = shapes.infer_pipeline(bound, src.name, src.shape, dst.name, dst.shape, conn.name,
+                                 conn.pos)
+    ops = [Op(kind, params, dims[i], dims[i + 1], pos)
+           for i, (kind, params, pos) in enumerate(bound)]
+    synapse = _spec(conn.via, SYNAPSES, "synapse", ev)
+    rule = _spec(conn.learn, RULES, "learning rule", ev)
+    if rule is not None and sum(op.weighted for op in ops) != 1:
+        raise SnnError(f"learn {rule.kind} needs exactly one op with weights in '{conn.name}'",
+                       conn.learn.pos, "add `dense`, `sparse`, `one_to_one` or a convolution")
+    return Connection(conn.name, src.name, dst.name, ops, _delay(conn.delay, ev), synapse, rule,
+                      src.shape, dst.shape, conn.pos)
+
+
+def _spec(call: ast.Call | None, table, what: str, ev: Evaluator) -> Spec | None:
+    if call is None:
+        return None
+    sig = resolve(table, call, what)
+    return Spec(sig.name, bind(call, sig, ev))
+
+
+def _delay(expr: ast.Expr | None, ev: Evaluator) -> int | Uniform:
+    if expr is None:
+        return 0
+    value = ev(expr)
+    if isinstance(value, Uniform):
+        low, high = round(value.low), round(value.high)
+        _check_delay_range(low, expr)
+        _check_delay_range(high, expr)
+        return Uniform(low, high) if low != high else low
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SnnError("a delay is a number of steps, a time or uniform(a, b)", expr.pos)
+    steps = round(value)
+    _check_delay_range(steps, expr)
+    return steps
+
+
+def _check_delay_range(steps: float, expr: ast.Expr) -> None:
+    if steps < 0:
+        raise SnnError(f"a delay cannot be negative, got {steps:g} steps", expr.pos)
+    if steps > MAX_DELAY:
+        raise SnnError(f"a delay of {steps:g} steps is too long", expr.pos,
+                       f"at most {MAX_DELAY} steps")
+
+
+def _check_unique_connections(connections: list[Connection]) -> None:
+    seen: dict[str, Connection] = {}
+    for conn in connections:
+        if conn.name in seen:
+            raise SnnError(f"connection '{conn.name}' is declared twice", conn.pos,
+                           f"name one of them: `connect {conn.src} -> {conn.dst} as NAME` "
+                           f"(first at line {seen[conn.name].pos.line})")
+        seen[conn.name] = conn
+
+
+def _check_cycles(connections: list[Connection]) -> None:
+    """Every cycle needs a connection with delay >= 1, or a step would depend on itself."""
+    same_step = nx.MultiDiGraph()
+    for conn in connections:
+        if conn.min_delay == 0:
+            same_step.add_edge(conn.src, conn.dst, key=conn.name, conn=conn)
+    try:
+        cycle = nx.find_cycle(same_step)
+    except nx.NetworkXNoCycle:
+        return
+    names = [edge[0] for edge in cycle] + [cycle[0][0]]
+    first = same_step.edges[cycle[0][0], cycle[0][1], cycle[0][2]]["conn"]
+    raise SnnError(f"cycle without delay: {' -> '.join(names)}", first.pos,
+                   "give one connection of the cycle `delay 1` or more")
+
+
+# ------------------------------------------------------------------ monitors, readout
+def _monitors(net: ast.NetworkDef, nodes: Mapping[str, object]) -> list[Monitor]:
+    result: list[Monitor] = []
+    for monitor in net.of(ast.Monitor):
+        for probe in monitor.probes:
+            node = nodes.get(probe.target)
+            if not isinstance(node, (Population, Encoder)):
+                candidates = [n for n, v in nodes.items() if isinstance(v, (Population, Encoder))]
+                raise unknown("population", probe.target, candidates, probe.pos)
+            variables = _recordable(node)
+            if probe.var not in variables:
+                raise unknown("variable", probe.var, variables, probe.pos, owner=f"'{probe.target}'")
+            result.append(Monitor(probe.target, probe.var, probe.pos))
+    return result
+
+
+def _recordable(node: Population | Encoder) -> list[str]:
+    if isinstance(node, Encoder):
+        return ["spikes"]
+    states = [s.name for s in node.model.states] or (["v"] if node.event_driven else [])
+    return ["spikes", *states]
+
+
+def _readout(net: ast.NetworkDef, ev: Evaluator, nodes: Mapping[str, object]) -> Readout | None:
+    readouts = net.of(ast.Readout)
+    if not readouts:
+        return None
+    if len(readouts) > 1:
+        raise SnnError("a network has at most one readout", readouts[1].pos,
+                       f"the first is at line {readouts[0].pos.line}")
+    decl = readouts[0]
+    node = nodes.get(decl.target)
+    if not isinstance(node, Population):
+        candidates = [n for n, v in nodes.items() if isinstance(v, Population)]
+        raise unknown("population", decl.target, candidates, decl.pos)
+    sig = resolve(READOUTS, decl.kind, "readout")
+    spec = Spec(sig.name, bind(decl.kind, sig, ev))
+    if sig.name in ("v", "v_max") and "v" not in _recordable(node):
+        raise SnnError(f"readout {sig.name} needs a state 'v', which {node.model.name} lacks",
+                       decl.kind.pos)
+    out = node.shape
+    if sig.name == "voting":
+        k = spec.params["k"]
+        if node.shape[-1] % k:
+            raise SnnError(f"voting({k}) needs the last axis of '{node.name}' "
+                           f"{shapes.fmt(node.shape)} to be divisible by {k}", decl.kind.pos)
+        out = (*node.shape[:-1], node.shape[-1] // k)
+    return Readout(node.name, spec, out, decl.pos)

@@ -1,0 +1,161 @@
+"""Shape inference through a connection's op pipeline.
+
+Ops that set a size (dense, sparse, conv1d, conv2d, axat) take it from `out`
+when given; otherwise the last of them in the pipeline takes it from the
+target population's shape, seen back through the ops that follow it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from snnc.check.values import Value
+from snnc.errors import Pos, SnnError
+from snnc.ir.nodes import Shape
+
+SIZING_OPS = ("dense", "sparse", "conv1d", "conv2d", "axat")
+
+
+def fmt(shape: Shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+class ShapeError(Exception):
+    """Raised by one op's rule; the pipeline turns it into an SnnError naming both shapes."""
+
+
+def _need_rank(shape: Shape, ranks: tuple[int, ...], layout: str) -> None:
+    if len(shape) not in ranks:
+        raise ShapeError(f"expects {layout} input")
+
+
+def _window(size: int, k: int, stride: int, pad: int) -> int:
+    out = (size + 2 * pad - k) // stride + 1
+    if out < 1:
+        raise ShapeError(f"kernel {k} does not fit an axis of size {size} (padding {pad})")
+    return out
+
+
+def _dense(s: Shape, p: dict, out: int) -> Shape:
+    return (*s[:-1], out)
+
+
+def _conv(rank: int) -> Callable[[Shape, dict, int], Shape]:
+    def rule(s: Shape, p: dict, out: int) -> Shape:
+        _need_rank(s, (rank + 1,), "[C, L]" if rank == 1 else "[C, H, W]")
+        return (out, *(_window(d, p["k"], p["stride"], p["pad"]) for d in s[1:]))
+    return rule
+
+
+def _pool(s: Shape, p: dict, out: int) -> Shape:
+    _need_rank(s, (2, 3), "[C, L] or [C, H, W]")
+    return (s[0], *(_window(d, p["k"], p["k"], 0) for d in s[1:]))
+
+
+def _same(s: Shape, p: dict, out: int) -> Shape:
+    return s
+
+
+def _flatten(s: Shape, p: dict, out: int) -> Shape:
+    return (math.prod(s),)
+
+
+def _channel_maxpool(s: Shape, p: dict, out: int) -> Shape:
+    _need_rank(s, (2, 3), "[C, L] or [C, H, W]")
+    return (_window(s[0], p["k"], p["k"], 0), *s[1:])
+
+
+def _dct(s: Shape, p: dict, out: int) -> Shape:
+    if len(s) < 2 or s[-1] % p["k"] or s[-2] % p["k"]:
+        raise ShapeError(f"needs its last two axes divisible by k = {p['k']}")
+    return s
+
+
+def _axat(s: Shape, p: dict, out: int) -> Shape:
+    if len(s) < 2 or s[-1] != s[-2]:
+        raise ShapeError("expects square matrices in its last two axes [*, n, n]")
+    return (*s[:-2], out, out)
+
+
+RULES: dict[str, Callable[[Shape, dict, int], Shape]] = {
+    "dense": _dense, "sparse": _dense, "one_to_one": _same,
+    "conv1d": _conv(1), "conv2d": _conv(2), "maxpool": _pool, "avgpool": _pool,
+    "flatten": _flatten, "batchnorm": _same, "dropout": _same, "scale": _same,
+    "noise": _same, "channel_maxpool": _channel_maxpool, "dct": _dct, "axat": _axat,
+}
+
+
+def _size_axis(kind: str) -> int:
+    """Which axis a sizing op sets: channels for convolutions, features otherwise."""
+    return 0 if kind in ("conv1d", "conv2d") else -1
+
+
+def infer_pipeline(ops: list[tuple[str, dict[str, Value], Pos]], src: str, src_shape: Shape,
+                   dst: str, dst_shape: Shape, conn: str, conn_pos: Pos) -> list[Shape]:
+    """The shape after each op (in_shape first); an SnnError on any mismatch."""
+    if not ops:
+        if src_shape != dst_shape:
+            raise SnnError(f"connection '{conn}' has no ops, so '{src}' {fmt(src_shape)} and "
+                           f"'{dst}' {fmt(dst_shape)} must have the same shape", conn_pos,
+                           "add ops, e.g. `: flatten | dense`")
+        return [src_shape]
+    last_sizing = max((i for i, (kind, params, _) in enumerate(ops)
+                       if kind in SIZING_OPS and params.get("out") is None), default=None)
+    out_size = 1
+    if last_sizing is not None:
+        out_size = _size_from_target(ops, last_sizing, src_shape, dst_shape)
+    shapes = _run(ops, src_shape, src, last_sizing, out_size, conn)
+    if shapes[-1] != dst_shape:
+        kind, _, pos = ops[-1]
+        raise SnnError(f"shape mismatch in '{conn}': the ops produce {fmt(shapes[-1])} but "
+                       f"'{dst}' has shape {fmt(dst_shape)}", pos,
+                       _mismatch_hint(ops, shapes, dst_shape))
+    return shapes
+
+
+def _run(ops, src_shape: Shape, src: str, last_sizing: int | None, out_size: int,
+         conn: str) -> list[Shape]:
+    shapes = [src_shape]
+    for i, (kind, params, pos) in enumerate(ops):
+        size = params.get("out")
+        if size is None and kind in SIZING_OPS:
+            if i != last_sizing:
+                raise SnnError(f"cannot infer the output size of `{kind}` in '{conn}': only "
+                               "the last sizing op takes its size from the target", pos,
+                               f"give it explicitly: {kind}(out = N)")
+            size = out_size
+        before = shapes[-1]
+        try:
+            shapes.append(RULES[kind](before, params, size))
+        except ShapeError as exc:
+            came_from = f"'{src}'" if i == 0 else f"`{ops[i - 1][0]}`"
+            raise SnnError(f"`{kind}` {exc}, but gets {fmt(before)} from {came_from} "
+                           f"in '{conn}'", pos) from None
+    return shapes
+
+
+def _size_from_target(ops, at: int, src_shape: Shape, dst_shape: Shape) -> int:
+    """The size the op at `at` must produce so the pipeline ends in `dst_shape`."""
+    kind = ops[at][0]
+    after = [op[0] for op in ops[at + 1:]]
+    if "flatten" in after:
+        # Flattening multiplies the size by what one unit of it grows into.
+        try:
+            unit = _run(ops, src_shape, "", at, 1, "")[-1]
+        except SnnError:
+            return max(1, dst_shape[0])
+        return max(1, math.prod(dst_shape) // max(1, math.prod(unit)))
+    size = dst_shape[_size_axis(kind)]
+    for later, params, _ in ops[at + 1:]:
+        if later == "channel_maxpool" and axis == 0:
+            size *= params["k"]
+    return size
+
+
+def _mismatch_hint(ops, shapes: list[Shape], dst_shape: Shape) -> str | None:
+    kinds = [kind for kind, _, _ in ops]
+    if "dense" in kinds and "flatten" not in kinds and len(shapes[0]) > 1 and len(dst_shape) == 1:
+        return "add `flatten` before `dense`"
+    if math.prod(shapes[-1]) == math.prod(dst_shape):
+        return f"the sizes agree ({math.prod(dst_shape)}); add `flatten` or change the shape"
+    return None

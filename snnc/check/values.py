@@ -1,0 +1,245 @@
+"""Build-time values: evaluating constant expressions, units, and random initialisers.
+
+A number written with a unit is converted with the network's `dt`: a time to
+steps, a rate to a probability per step (LANGUAGE.md §2). A number without a
+unit is taken as it is.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Mapping, Union
+
+from snnc.errors import Pos, SnnError, unknown
+from snnc.frontend import ast
+
+TIME_UNITS_MS = {"s": 1000.0, "ms": 1.0, "us": 1e-3}
+RATE_UNITS_HZ = {"Hz": 1.0, "kHz": 1000.0}
+
+# Largest magnitude a build-time number may have; beyond it float32 state overflows.
+MAX_MAGNITUDE = 1e30
+
+
+@dataclass(frozen=True)
+class Uniform:
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Normal:
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A bare word used as a value, such as `linear` in `mode = linear`."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A named thing with bound parameters: an encoder, op, synapse, rule, surrogate, readout."""
+
+    kind: str
+    params: Mapping[str, "Value"]
+
+
+Value = Union[int, float, bool, Uniform, Normal, Symbol, Spec]
+
+# Functions allowed in expressions, with their arity and build-time meaning.
+FUNCTIONS: dict[str, tuple[int, Callable[..., float]]] = {
+    "exp": (1, math.exp),
+    "log": (1, math.log),
+    "sqrt": (1, math.sqrt),
+    "tanh": (1, math.tanh),
+    "sigmoid": (1, lambda v: 1.0 / (1.0 + math.exp(-v))),
+    "abs": (1, abs),
+    "min": (2, min),
+    "max": (2, max),
+    "clamp": (3, lambda v, lo, hi: min(max(v, lo), hi)),
+    "if": (3, lambda c, a, b: a if c else b),
+}
+
+BINARY: dict[str, Callable[[float, float], float | bool]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "**": lambda a, b: float(a) ** float(b),  # floats: int powers could grow without bound
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "and": lambda a, b: bool(a) and bool(b),
+    "or": lambda a, b: bool(a) or bool(b),
+}
+
+
+def time_to_steps(q: ast.Quantity, dt_ms: float) -> float:
+    if q.unit not in TIME_UNITS_MS:
+        raise SnnError(f"expected a time, got a rate ({q.value} {q.unit})", q.pos,
+                       "times take s, ms or us")
+    return q.value * TIME_UNITS_MS[q.unit] / dt_ms
+
+
+def rate_to_probability(q: ast.Quantity, dt_ms: float) -> float:
+    if q.unit not in RATE_UNITS_HZ:
+        raise SnnError(f"expected a rate, got a time ({q.value} {q.unit})", q.pos,
+                       "rates take Hz or kHz")
+    return q.value * RATE_UNITS_HZ[q.unit] * dt_ms / 1000.0
+
+
+def quantity_value(q: ast.Quantity, dt_ms: float) -> float:
+    """A time in steps or a rate as a probability per step, whichever the unit says."""
+    if q.unit in TIME_UNITS_MS:
+        return time_to_steps(q, dt_ms)
+    return rate_to_probability(q, dt_ms)
+
+
+class Evaluator:
+    """Evaluates build-time expressions over an environment of known values."""
+
+    def __init__(self, dt_ms: float, env: Mapping[str, Value] | None = None,
+                 symbols: frozenset[str] = frozenset()):
+        self.dt_ms = dt_ms
+        self.env = dict(env or {})
+        self.symbols = symbols  # bare words accepted as Symbol values
+
+    def __call__(self, expr: ast.Expr) -> Value:
+        value = self._eval(expr)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SnnError("this value is not a finite number", expr.pos)
+        return value
+
+    def number(self, expr: ast.Expr) -> float:
+        value = self(expr)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SnnError(f"expected a number, got {describe(value)}", expr.pos)
+        return value
+
+    def _eval(self, expr: ast.Expr) -> Value:
+        if isinstance(expr, ast.Number):
+            return _bounded(expr.value, expr.pos)
+        if isinstance(expr, ast.Bool):
+            return expr.value
+        if isinstance(expr, ast.Quantity):
+            return _bounded(quantity_value(expr, self.dt_ms), expr.pos)
+        if isinstance(expr, ast.Name):
+            return self._name(expr)
+        if isinstance(expr, ast.Unary):
+            return self._unary(expr)
+        if isinstance(expr, ast.Binary):
+            return self._binary(expr)
+        if isinstance(expr, ast.Call):
+            return self._call(expr)
+        raise TypeError(f"not an expression: {expr!r}")
+
+    def _name(self, expr: ast.Name) -> Value:
+        if expr.id in self.env:
+            return self.env[expr.id]
+        if expr.id in self.symbols:
+            return Symbol(expr.id)
+        raise unknown("name", expr.id, list(self.env) + list(self.symbols), expr.pos)
+
+    def _unary(self, expr: ast.Unary) -> Value:
+        value = self._eval(expr.operand)
+        if expr.op == "not":
+            return not _scalar(value, expr.operand.pos)
+        operand = _scalar(value, expr.operand.pos)
+        return -operand if expr.op == "-" else operand
+
+    def _binary(self, expr: ast.Binary) -> Value:
+        left = _scalar(self._eval(expr.left), expr.left.pos)
+        right = _scalar(self._eval(expr.right), expr.right.pos)
+        try:
+            result = BINARY[expr.op](left, right)
+        except ZeroDivisionError:
+            raise SnnError("division by zero", expr.right.pos) from None
+        except (OverflowError, ValueError):
+            raise SnnError("this value is out of range", expr.pos) from None
+        if isinstance(result, complex):
+            raise SnnError("this value is not a real number", expr.pos)
+        return result if isinstance(result, bool) else _bounded(result, expr.pos)
+
+    def _call(self, expr: ast.Call) -> Value:
+        if expr.func in ("uniform", "normal"):
+            return self._distribution(expr)
+        if expr.func not in FUNCTIONS:
+            raise unknown("function", expr.func, list(FUNCTIONS) + ["uniform", "normal"], expr.pos)
+        arity, fn = FUNCTIONS[expr.func]
+        if expr.kwargs or len(expr.args) != arity:
+            raise SnnError(f"{expr.func}() takes {arity} argument{'s' if arity > 1 else ''}",
+                           expr.pos)
+        if expr.func == "if":  # only the chosen branch is evaluated
+            cond = _scalar(self._eval(expr.args[0]), expr.args[0].pos)
+            return self._eval(expr.args[1] if cond else expr.args[2])
+        args = [_scalar(self._eval(a), a.pos) for a in expr.args]
+        try:
+            return _bounded(fn(*args), expr.pos)
+        except (ValueError, OverflowError, ZeroDivisionError):
+            raise SnnError(f"{expr.func}() is undefined for {', '.join(map(str, args))}",
+                           expr.pos) from None
+
+    def _distribution(self, expr: ast.Call) -> Value:
+        names = ("low", "high") if expr.func == "uniform" else ("mean", "std")
+        values = bind_positional(expr, names, {})
+        missing = [n for n in names if n not in values]
+        if missing:
+            raise SnnError(f"{expr.func}() needs {', '.join(names)}", expr.pos,
+                           f"write {expr.func}(a, b)")
+        a, b = (self.number(values[n]) for n in names)
+        if expr.func == "uniform":
+            if a > b:
+                raise SnnError(f"uniform({a}, {b}) has its bounds reversed", expr.pos)
+            return Uniform(float(a), float(b))
+        if b < 0:
+            raise SnnError(f"normal() needs a standard deviation >= 0, got {b}", expr.pos)
+        return Normal(float(a), float(b))
+
+
+def bind_positional(call: ast.Call, names: tuple[str, ...],
+                    defaults: Mapping[str, object]) -> dict[str, ast.Expr]:
+    """Python-style binding of a call's arguments to parameter names (values unevaluated)."""
+    if len(call.args) > len(names):
+        raise SnnError(f"{call.func}() takes at most {len(names)} positional argument"
+                       f"{'s' if len(names) != 1 else ''}, got {len(call.args)}",
+                       call.args[len(names)].pos,
+                       f"parameters: {', '.join(names)}" if names else "it takes no parameters")
+    bound: dict[str, ast.Expr] = dict(zip(names, call.args))
+    for kw in call.kwargs:
+        if kw.name in bound:
+            raise SnnError(f"{call.func}() got '{kw.name}' twice", kw.pos)
+        bound[kw.name] = kw.value
+    return bound
+
+
+def _scalar(value: Value, pos: Pos) -> float | bool:
+    if isinstance(value, (int, float, bool)):
+        return value
+    raise SnnError(f"expected a number, got {describe(value)}", pos)
+
+
+def _bounded(value: float | int, pos: Pos) -> float | int:
+    if isinstance(value, float) and math.isnan(value):
+        raise SnnError("this value is not a number (NaN)", pos)
+    if abs(value) > MAX_MAGNITUDE:
+        raise SnnError(f"number too large: {value:g}", pos,
+                       f"values must lie within ±{MAX_MAGNITUDE:g}")
+    return value
+
+
+def describe(value: Value) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value:g})"
+    if isinstance(value, Symbol):
+        return f"the word '{value.name}'"
+    if isinstance(value, (Uniform, Normal)):
+        return "a random distribution"
+    return f"'{value.kind}'"

@@ -1,0 +1,33 @@
+"""The pipeline, top-down: parse -> checks -> graph -> passes (-> backends, issue 3)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import networkx as nx
+
+from snnc.check import check_program
+from snnc.errors import SnnError
+from snnc.frontend.loader import load
+from snnc.ir import to_graph
+from snnc.passes import fold_constants, schedule
+
+
+def frontend(path: str | Path, network: str | None = None,
+             allowed: Iterable[str | Path] = ()) -> list[nx.MultiDiGraph]:
+    """One scheduled, constant-folded graph per network of `path` (or the one named)."""
+    try:
+        return _frontend(path, network, allowed)
+    except RecursionError:
+        raise SnnError(f"{path} is nested too deeply to compile",
+                       hint="split very long expressions into several statements") from None
+
+
+def _frontend(path, network, allowed) -> list[nx.MultiDiGraph]:
+    program = load(path, allowed)
+    try:
+        networks = check_program(program, network)
+    except SnnError as err:
+        raise err.with_source(program.sources.get(err.file)) if err.file in program.sources \
+            else err
+    return [schedule(fold_constants(to_graph(net))) for net in networks]

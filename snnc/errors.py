@@ -1,0 +1,93 @@
+"""The one error type for mistakes in a user's input, printed like a compiler's."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Pos:
+    """Where something was written: file, 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class SnnError(Exception):
+    """A user error in a .snn file or on the command line, with its position and a hint."""
+
+    def __init__(self, message: str, pos: Pos | None = None, hint: str | None = None,
+                 source: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.pos = pos
+        self.hint = hint
+        self.source = source
+
+    @property
+    def file(self) -> str | None:
+        return self.pos.file if self.pos else None
+
+    @property
+    def line(self) -> int | None:
+        return self.pos.line if self.pos else None
+
+    @property
+    def col(self) -> int | None:
+        return self.pos.col if self.pos else None
+
+    def with_source(self, source: str) -> "SnnError":
+        if self.source is None:
+            self.source = source
+        return self
+
+    def render(self) -> str:
+        """`file:line:col: error: message`, the offending line, a caret, the hint."""
+        head = f"{self.pos}: error: {self.message}" if self.pos else f"error: {self.message}"
+        lines = [head]
+        if self.pos and self.source is not None:
+            text = _source_line(self.source, self.pos.line)
+            if text is not None:
+                lines.append(f"    {text}")
+                lines.append("    " + _caret_padding(text, self.pos.col) + "^")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def _source_line(source: str, line: int) -> str | None:
+    lines = source.splitlines()
+    if 1 <= line <= len(lines):
+        return lines[line - 1].rstrip()
+    return None
+
+
+def _caret_padding(text: str, col: int) -> str:
+    # Keep tabs so the caret lines up however the terminal renders them.
+    return "".join(c if c == "\t" else " " for c in text[: max(0, col - 1)])
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A suggestion for a misspelt name, or None when nothing is close."""
+    match = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def unknown(kind: str, name: str, candidates: Iterable[str], pos: Pos | None,
+            owner: str | None = None) -> SnnError:
+    """`unknown population 'hiden' — did you mean 'hidden'?`, listing the choices as the hint."""
+    candidates = sorted(set(candidates))
+    guess = did_you_mean(name, candidates)
+    message = f"unknown {kind} '{name}'" + (f" of {owner}" if owner else "")
+    if guess:
+        message += f" — did you mean '{guess}'?"
+    hint = f"known: {', '.join(candidates)}" if candidates else None
+    return SnnError(message, pos, hint)

@@ -1,0 +1,92 @@
+"""Text -> AST for one file, with Lark's errors turned into friendly `SnnError`s."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from lark import Lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+
+from snnc.errors import Pos, SnnError
+from snnc.frontend import ast
+from snnc.frontend.transformer import ToAst
+from snnc.resources import data_dir
+
+# How the grammar's terminals read in an error message.
+_TERMINAL_WORDS = {
+    "NAME": "a name", "NUMBER": "a number", "QUANTITY": "a number with a unit",
+    "STRING": 'a "string"', "ARROW": "'->'", "COMP_OP": "a comparison",
+    "ADD_OP": "'+' or '-'", "MUL_OP": "'*' or '/'", "POW_OP": "'**'",
+    "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "LSQB": "'['",
+    "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "COLON": "':'", "SEMICOLON": "';'",
+    "VBAR": "'|'", "DOT": "'.'", "TRUE": "'true'", "FALSE": "'false'",
+    "LEARNABLE": "'learnable'", "_OR": "'or'", "_AND": "'and'", "_NOT": "'not'",
+    "$END": "end of file",
+}
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = (data_dir("grammar") / "snn.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True)
+
+
+def parse_text(text: str, file: str = "<string>") -> ast.File:
+    """Parse one file's text (imports are not followed here; see loader)."""
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as exc:
+        raise _friendly(exc, text, file) from None
+    try:
+        imports, neurons, networks = ToAst(file).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, SnnError):
+            raise exc.orig_exc.with_source(text) from None
+        raise
+    return ast.File(file, imports, neurons, networks)
+
+
+def _describe(terminal: str) -> str:
+    if terminal in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[terminal]
+    # Keyword literals are named after themselves (NETWORK, POPULATION, ...).
+    return f"'{terminal.lower()}'" if terminal.isalpha() else terminal
+
+
+def _token(token) -> str:
+    if token.type in ("NAME", "NUMBER", "QUANTITY", "STRING"):
+        return f"{_describe(token.type).removeprefix('a ')} {str(token)!r}"
+    return repr(str(token))
+
+
+def _expected(terminals: set[str]) -> str:
+    words = sorted({_describe(t) for t in terminals if not t.startswith("__")})
+    if len(words) > 8:
+        words = words[:8] + ["..."]
+    return ", ".join(words)
+
+
+def _friendly(exc: UnexpectedInput, text: str, file: str) -> SnnError:
+    pos = Pos(file, max(exc.line, 1) if exc.line else 1, max(exc.column, 1) if exc.column else 1)
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        message = f"unexpected character {char!r}"
+        hint = f"expected {_expected(exc.allowed)}" if exc.allowed else None
+        if char == '"':
+            hint = "strings are only allowed in `import \"file.snn\"`"
+        return SnnError(message, pos, hint, text)
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END":
+            pos = _end_pos(text, file)
+            message = "unexpected end of file"
+        else:
+            message = f"unexpected {_token(token)}"
+        accepted = getattr(exc, "accepts", None) or exc.expected
+        return SnnError(message, pos, f"expected {_expected(accepted)}", text)
+    return SnnError("unexpected end of file", _end_pos(text, file), None, text)
+
+
+def _end_pos(text: str, file: str) -> Pos:
+    lines = text.splitlines() or [""]
+    return Pos(file, len(lines), len(lines[-1]) + 1)

@@ -1,0 +1,230 @@
+"""IR nodes: plain dataclasses that know their shapes. The graph (graph.py) holds them.
+
+Shapes never include batch or time. Every value here is already checked and
+converted to steps / probabilities per step.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from snnc.check.values import Normal, Spec, Uniform, Value
+from snnc.errors import Pos
+from snnc.frontend import ast
+
+Shape = tuple[int, ...]
+BYTES_PER_VALUE = 4  # float32 state
+
+
+def numel(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+@dataclass
+class Input:
+    name: str
+    shape: Shape
+    pos: Pos
+
+    kind = "input"
+
+
+@dataclass
+class Encoder:
+    name: str
+    shape: Shape
+    spec: Spec                 # kind + bound params
+    source: str | None         # the input it encodes, if any
+    pos: Pos
+
+    kind = "encoder"
+
+
+@dataclass
+class Population:
+    name: str
+    shape: Shape
+    model: ast.NeuronDef
+    params: dict[str, Value]            # build-time parameters, defaults filled in
+    learnable: dict[str, float]         # `param ... learnable`: initial values
+    state_init: dict[str, Value]        # number, Uniform or Normal per state
+    surrogate: Spec
+    detach_reset: bool
+    refractory: int                     # steps
+    reset: str                          # hard | soft | none | block
+    feedback_group: int | None          # ILC: neurons per feature
+    pos: Pos
+    equations: "Equations | None" = None  # filled by passes.fold
+
+    kind = "population"
+
+    @property
+    def size(self) -> int:
+        return numel(self.shape)
+
+    @property
+    def event_driven(self) -> bool:
+        return self.model.kernel is not None
+
+    def parameter_count(self) -> int:
+        count = len(self.learnable)
+        if self.feedback_group:
+            # grouped conv1d(act_dim -> act_dim * g, kernel g, groups act_dim): weight + bias
+            count += self.size * self.feedback_group + self.size
+        return count
+
+    def state_bytes(self) -> int:
+        states = len(self.model.states) + (1 if self.refractory else 0)
+        return states * self.size * BYTES_PER_VALUE
+
+
+@dataclass(frozen=True)
+class Equations:
+    """A population's update with build-time parameters folded in (see passes.fold)."""
+
+    charge: tuple[ast.Assign, ...]
+    fire: ast.Expr | None
+    reset: tuple[ast.Assign, ...]      # applied where the neuron fired
+    kernel: ast.Expr | None = None
+
+
+@dataclass
+class Op:
+    kind: str
+    params: dict[str, Value]
+    in_shape: Shape
+    out_shape: Shape
+    pos: Pos
+
+    @property
+    def weighted(self) -> bool:
+        return self.kind in WEIGHTED_OPS
+
+    def parameter_count(self) -> int:
+        p, i, o = self.params, self.in_shape, self.out_shape
+        if self.kind in ("dense", "sparse"):
+            return i[-1] * o[-1] + (o[-1] if p.get("bias") else 0)
+        if self.kind == "one_to_one":
+            return numel(i)
+        if self.kind in ("conv1d", "conv2d"):
+            taps = p["k"] ** (1 if self.kind == "conv1d" else 2)
+            return o[0] * i[0] * taps + (o[0] if p.get("bias") else 0)
+        if self.kind == "batchnorm":
+            return 2 * i[0]
+        if self.kind == "axat":
+            return o[-1] * i[-1]
+        return 0
+
+    def synapse_count(self) -> int:
+        """Connections from input to output elements this op makes (0: not a weighted op)."""
+        i, o = self.in_shape, self.out_shape
+        if self.kind == "dense":
+            return numel(i) * o[-1]
+        if self.kind == "sparse":
+            return round(self.params["p"] * numel(i) * o[-1])
+        if self.kind == "one_to_one":
+            return numel(i)
+        if self.kind in ("conv1d", "conv2d"):
+            taps = self.params["k"] ** (1 if self.kind == "conv1d" else 2)
+            return numel(o) * i[0] * taps
+        return 0
+
+
+WEIGHTED_OPS = frozenset({"dense", "sparse", "one_to_one", "conv1d", "conv2d"})
+
+
+@dataclass
+class Connection:
+    name: str
+    src: str
+    dst: str
+    ops: list[Op]
+    delay: int | Uniform                 # steps; Uniform: one integer delay per synapse
+    synapse: Spec | None
+    rule: Spec | None
+    in_shape: Shape
+    out_shape: Shape
+    pos: Pos
+    learnable_synapse: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.learnable_synapse = bool(self.synapse and self.synapse.params.get("learnable"))
+
+    @property
+    def min_delay(self) -> int:
+        return int(self.delay.low) if isinstance(self.delay, Uniform) else self.delay
+
+    @property
+    def max_delay(self) -> int:
+        return int(self.delay.high) if isinstance(self.delay, Uniform) else self.delay
+
+    def parameter_count(self) -> int:
+        return sum(op.parameter_count() for op in self.ops) + (1 if self.learnable_synapse else 0)
+
+    def synapse_count(self) -> int:
+        counts = [op.synapse_count() for op in self.ops if op.weighted]
+        return sum(counts) if counts else numel(self.out_shape)  # identity: one per neuron
+
+    def state_bytes(self) -> int:
+        synapse_states = {"exp_current": 1, "exp_decay_current": 1, "stp": 2, "filter": 1}
+        n = synapse_states.get(self.synapse.kind, 0) if self.synapse else 0
+        total = n * numel(self.out_shape)
+        total += self.max_delay * numel(self.in_shape)      # delay line of the source's output
+        if self.rule is not None:                            # pre and post traces
+            total += numel(self.in_shape) + numel(self.out_shape)
+        return total * BYTES_PER_VALUE
+
+
+@dataclass
+class Monitor:
+    target: str
+    var: str
+    pos: Pos
+
+    @property
+    def key(self) -> str:
+        return f"{self.target}.{self.var}"
+
+
+@dataclass
+class Readout:
+    target: str
+    spec: Spec
+    out_shape: Shape
+    pos: Pos
+
+
+@dataclass
+class Network:
+    """A checked network: what the graph is built from."""
+
+    name: str
+    file: str
+    dt_ms: float
+    steps: int
+    backend: str
+    seed: int | None
+    inputs: list[Input]
+    encoders: list[Encoder]
+    populations: list[Population]
+    connections: list[Connection]
+    monitors: list[Monitor]
+    readout: Readout | None
+    pos: Pos
+
+    def nodes(self) -> list[Input | Encoder | Population]:
+        return [*self.inputs, *self.encoders, *self.populations]
+
+
+def describe_init(value: Value) -> str:
+    if isinstance(value, Uniform):
+        return f"uniform({value.low:g}, {value.high:g})"
+    if isinstance(value, Normal):
+        return f"normal({value.mean:g}, {value.std:g})"
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else str(value)
+
+
+def as_mapping(spec: Spec | None) -> Mapping[str, Value] | None:
+    return dict(spec.params) if spec else None

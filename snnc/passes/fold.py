@@ -1,0 +1,124 @@
+"""Constant folding: each population's update with its build-time parameters substituted.
+
+`LIF(decay_input = false)` folds its `if` away and `v_reset = 0` turns
+`v - (v - v_rest) / tau` into `v - v / tau`, so each parameter set compiles to
+its own specialised step function. Learnable parameters, states, `x` and `t`
+stay symbolic.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import networkx as nx
+
+from snnc.check.neurons import fire_parts
+from snnc.check.values import BINARY, FUNCTIONS, Value, quantity_value
+from snnc.frontend import ast
+from snnc.ir.nodes import Equations, Population
+
+Literal = (ast.Number, ast.Bool)
+
+
+def fold_constants(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """A copy of `graph` whose populations carry folded `equations`."""
+    folded = graph.copy()
+    dt_ms = graph.graph["dt_ms"]
+    for name, data in folded.nodes(data=True):
+        if data["kind"] == "population":
+            pop: Population = data["node"]
+            data["node"] = dataclasses.replace(pop, equations=equations_of(pop, dt_ms))
+    return folded
+
+
+def equations_of(pop: Population, dt_ms: float) -> Equations:
+    env: dict[str, Value] = {**pop.params, "dt": dt_ms}
+    model = pop.model
+
+    def f(expr: ast.Expr | None) -> ast.Expr | None:
+        return None if expr is None else fold(expr, env, dt_ms)
+
+    charge = tuple(ast.Assign(a.target, f(a.value), pos=a.pos) for a in model.charge or ())
+    reset = tuple(ast.Assign(a.target, f(a.value), pos=a.pos) for a in _reset_assigns(pop))
+    return Equations(charge, f(model.fire), reset, f(model.kernel))
+
+
+def _reset_assigns(pop: Population) -> tuple[ast.Assign, ...]:
+    """`reset hard|soft` spelt out as assignments to the fired state."""
+    if pop.reset == "block":
+        return pop.model.reset.assigns
+    if pop.reset == "none":
+        return ()
+    state, threshold = fire_parts(pop.model)
+    pos = pop.model.reset.pos if pop.model.reset else pop.pos
+    if pop.reset == "hard":
+        return (ast.Assign(state, ast.Name("v_reset", pos=pos), pos=pos),)
+    return (ast.Assign(state, ast.Binary("-", ast.Name(state, pos=pos), threshold, pos=pos),
+                       pos=pos),)
+
+
+def fold(expr: ast.Expr, env: dict[str, Value], dt_ms: float) -> ast.Expr:
+    """`expr` with names from `env` substituted and constant parts computed."""
+    if isinstance(expr, ast.Name):
+        return _literal(env[expr.id], expr.pos) if expr.id in env else expr
+    if isinstance(expr, ast.Quantity):
+        return ast.Number(quantity_value(expr, dt_ms), pos=expr.pos)
+    if isinstance(expr, ast.Unary):
+        return _unary(expr.op, fold(expr.operand, env, dt_ms), expr.pos)
+    if isinstance(expr, ast.Binary):
+        return _binary(expr.op, fold(expr.left, env, dt_ms), fold(expr.right, env, dt_ms),
+                       expr.pos)
+    if isinstance(expr, ast.Call):
+        return _call(expr.func, [fold(a, env, dt_ms) for a in expr.args], expr.pos)
+    return expr
+
+
+def _literal(value: Value, pos) -> ast.Expr:
+    if isinstance(value, bool):
+        return ast.Bool(value, pos=pos)
+    return ast.Number(value, pos=pos)
+
+
+def _value(expr: ast.Expr) -> float | bool:
+    return expr.value  # type: ignore[union-attr]
+
+
+def _unary(op: str, operand: ast.Expr, pos) -> ast.Expr:
+    if isinstance(operand, Literal):
+        v = _value(operand)
+        return _literal(not v if op == "not" else (-v if op == "-" else +v), pos)
+    return operand if op == "+" else ast.Unary(op, operand, pos=pos)
+
+
+def _is(expr: ast.Expr, number: float) -> bool:
+    return isinstance(expr, ast.Number) and expr.value == number
+
+
+def _binary(op: str, left: ast.Expr, right: ast.Expr, pos) -> ast.Expr:
+    if isinstance(left, Literal) and isinstance(right, Literal):
+        result = BINARY[op](_value(left), _value(right))
+        if isinstance(result, bool) or math.isfinite(result):
+            return _literal(result, pos)
+    # Identities that hold for every finite value of the other side.
+    if (op == "+" and _is(left, 0)) or (op == "*" and _is(left, 1)):
+        return right
+    if (op in ("+", "-") and _is(right, 0)) or (op in ("*", "/", "**") and _is(right, 1)):
+        return left
+    if op == "-" and _is(left, 0):
+        return ast.Unary("-", right, pos=pos)
+    if op == "*" and (_is(left, 0) or _is(right, 0)):
+        return ast.Number(0, pos=pos)
+    return ast.Binary(op, left, right, pos=pos)
+
+
+def _call(func: str, args: list[ast.Expr], pos) -> ast.Expr:
+    if func == "if" and isinstance(args[0], Literal):
+        return args[1] if _value(args[0]) else args[2]
+    if func in FUNCTIONS and all(isinstance(a, Literal) for a in args):
+        try:
+            result = FUNCTIONS[func][1](*(_value(a) for a in args))
+        except (ValueError, OverflowError, ZeroDivisionError):
+            return ast.Call(func, tuple(args), pos=pos)
+        if isinstance(result, bool) or math.isfinite(result):
+            return _literal(result, pos)
+    return ast.Call(func, tuple(args), pos=pos)
