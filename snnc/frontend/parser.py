@@ -72,8 +72,6 @@ def _friendly(exc: UnexpectedInput, text: str, file: str) -> SnnError:
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         message = f"unexpected character {char!r}"
         hint = f"expected {_expected(exc.allowed)}" if exc.allowed else None
-        if char == '"':
-            hint = "strings are only allowed in `import \"file.snn\"`"
         return SnnError(message, pos, hint, text)
     if isinstance(exc, UnexpectedToken):
         token = exc.token
@@ -83,7 +81,10 @@ def _friendly(exc: UnexpectedInput, text: str, file: str) -> SnnError:
         else:
             message = f"unexpected {_token(token)}"
         accepted = getattr(exc, "accepts", None) or exc.expected
-        return SnnError(message, pos, f"expected {_expected(accepted)}", text)
+        hint = f"expected {_expected(accepted)}"
+        if token.type == "STRING":
+            hint = 'strings are only allowed in `import "file.snn"`'
+        return SnnError(message, pos, hint, text)
     return SnnError("unexpected end of file", _end_pos(text, file), None, text)
 
 

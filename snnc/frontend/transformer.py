@@ -72,7 +72,9 @@ class ToAst(Transformer):
 
     def kwarg(self, meta, children):
         key, value = children
-        return ast.Kwarg(self._n(key), value, pos=self._tpos(key))
+        # Not checked against keywords: `filter(learnable = true)` names a parameter of a
+        # built-in; user-defined parameter names are checked where they are declared.
+        return ast.Kwarg(str(key), value, pos=self._tpos(key))
 
     def call(self, meta, children):
         func, *rest = children

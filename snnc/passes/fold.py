@@ -106,6 +106,10 @@ def _binary(op: str, left: ast.Expr, right: ast.Expr, pos) -> ast.Expr:
         return left
     if op == "-" and _is(left, 0):
         return ast.Unary("-", right, pos=pos)
+    if op in ("+", "-") and isinstance(right, ast.Number) and right.value < 0:
+        # `v - -1` reads better as `v + 1`
+        flipped = "-" if op == "+" else "+"
+        return ast.Binary(flipped, left, ast.Number(-right.value, pos=right.pos), pos=pos)
     if op == "*" and (_is(left, 0) or _is(right, 0)):
         return ast.Number(0, pos=pos)
     return ast.Binary(op, left, right, pos=pos)

@@ -1,0 +1,36 @@
+"""Shared helpers: compile .snn text from a temporary file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from snnc.compiler import frontend
+from snnc.errors import SnnError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def compile_text(tmp_path):
+    """compile_text(text, name='net.snn') -> list of graphs."""
+    def run(text: str, name: str = "net.snn", **kwargs):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return frontend(path, **kwargs)
+    return run
+
+
+@pytest.fixture
+def error_of(compile_text):
+    """error_of(text) -> the SnnError that compiling `text` raises (fails if none)."""
+    def run(text: str, **kwargs) -> SnnError:
+        with pytest.raises(SnnError) as info:
+            compile_text(text, **kwargs)
+        return info.value
+    return run
+
+
+def net(body: str, name: str = "t") -> str:
+    """Wrap statements in a network."""
+    return f"network {name} {{\n{body}\n}}\n"
