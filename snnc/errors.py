@@ -64,9 +64,11 @@ class SnnError(Exception):
 
 
 def _source_line(source: str, line: int) -> str | None:
-    lines = source.splitlines()
+    lines = source.split("\n")  # as the lexer counts lines; splitlines() also splits on \f, \x1c...
     if 1 <= line <= len(lines):
-        return lines[line - 1].rstrip()
+        # Control characters could rewrite the user's terminal; show them as U+FFFD.
+        return "".join(c if c.isprintable() or c == "\t" else "\ufffd"
+                       for c in lines[line - 1].rstrip())
     return None
 
 
