@@ -138,9 +138,15 @@ def test_binary_garbage_is_one_clean_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_deep_parentheses_are_fine(tmp_path, capsys):
+    path = tmp_path / "parens.snn"
+    path.write_text(net("steps = " + "(" * 20000 + "1" + ")" * 20000))
+    assert main(["check", str(path)]) == 0
+
+
 def test_deep_nesting_is_one_clean_error(tmp_path):
     path = tmp_path / "deep.snn"
-    path.write_text(net("steps = " + "(" * 20000 + "1" + ")" * 20000))
+    path.write_text(net("steps = " + "abs(" * 20000 + "1" + ")" * 20000))
     result = snnc("check", str(path))
     assert result.returncode == 1
     assert "nested too deeply" in result.stderr

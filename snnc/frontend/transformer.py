@@ -1,7 +1,9 @@
 """One Lark Transformer: parse tree -> AST dataclasses. Nothing else reads Lark trees."""
 from __future__ import annotations
 
-from lark import Token, Transformer, v_args
+from contextvars import ContextVar
+
+from lark import Token, Transformer
 
 from snnc.errors import Pos, SnnError
 from snnc.frontend import ast
@@ -31,17 +33,18 @@ def _number(text: str) -> int | float:
     return float(clean)  # a huge literal becomes inf and is refused by the checks
 
 
-@v_args(meta=True)
-class ToAst(Transformer):
-    """Builds the AST for one file; `file` goes into every position."""
+# The file being parsed. The transformer runs inside the LALR parser (no parse tree is
+# built), so it is shared by every parse and learns the file name from here.
+CURRENT_FILE: ContextVar[str] = ContextVar("CURRENT_FILE", default="<string>")
 
-    def __init__(self, file: str):
-        super().__init__()
-        self.file = file
+
+class ToAst(Transformer):
+    """Builds the AST; every position names CURRENT_FILE."""
 
     # -------------------------------------------------------------- helpers
-    def _pos(self, meta) -> Pos:
-        return Pos(self.file, getattr(meta, "line", 0), getattr(meta, "column", 0))
+    @property
+    def file(self) -> str:
+        return CURRENT_FILE.get()
 
     def _tpos(self, token: Token) -> Pos:
         return Pos(self.file, token.line, token.column)
@@ -50,33 +53,33 @@ class ToAst(Transformer):
         return _name(token, self.file)
 
     # -------------------------------------------------------------- expressions
-    def number(self, meta, children):
+    def number(self, children):
         (tok,) = children
         return ast.Number(_number(tok), pos=self._tpos(tok))
 
-    def quantity(self, meta, children):
+    def quantity(self, children):
         (tok,) = children
         text = str(tok)
         unit = next(u for u in ("kHz", "Hz", "ms", "us", "s") if text.endswith(u))
         return ast.Quantity(_number(text[: -len(unit)]), unit, pos=self._tpos(tok))
 
-    def name(self, meta, children):
+    def name(self, children):
         (tok,) = children
         return ast.Name(self._n(tok), pos=self._tpos(tok))
 
-    def true(self, meta, children):
+    def true(self, children):
         return ast.Bool(True, pos=self._tpos(children[0]))
 
-    def false(self, meta, children):
+    def false(self, children):
         return ast.Bool(False, pos=self._tpos(children[0]))
 
-    def kwarg(self, meta, children):
+    def kwarg(self, children):
         key, value = children
         # Not checked against keywords: `filter(learnable = true)` names a parameter of a
         # built-in; user-defined parameter names are checked where they are declared.
         return ast.Kwarg(str(key), value, pos=self._tpos(key))
 
-    def call(self, meta, children):
+    def call(self, children):
         func, *rest = children
         args = [c for c in rest if c is not None and not isinstance(c, ast.Kwarg)]
         kwargs = [c for c in rest if isinstance(c, ast.Kwarg)]
@@ -87,19 +90,19 @@ class ToAst(Transformer):
             seen.add(kw.name)
         return ast.Call(str(func), tuple(args), tuple(kwargs), pos=self._tpos(func))
 
-    def bare(self, meta, children):
+    def bare(self, children):
         (tok,) = children
         return ast.Call(self._n(tok), pos=self._tpos(tok))
 
-    def unary(self, meta, children):
+    def unary(self, children):
         op, operand = children
         return ast.Unary(str(op), operand, pos=self._tpos(op))
 
-    def not_(self, meta, children):
-        (operand,) = children
-        return ast.Unary("not", operand, pos=self._pos(meta))
+    def not_(self, children):
+        keyword, operand = children
+        return ast.Unary("not", operand, pos=self._tpos(keyword))
 
-    def _fold_left(self, meta, children):
+    def _fold_left(self, children):
         left = children[0]
         for op, right in zip(children[1::2], children[2::2]):
             left = ast.Binary(str(op), left, right, pos=left.pos)
@@ -108,58 +111,62 @@ class ToAst(Transformer):
     binary = _fold_left
     compare = _fold_left
 
-    def _chain(self, op: str, meta, children):
+    def _chain(self, op: str, children):
         left = children[0]
         for right in children[1:]:
             left = ast.Binary(op, left, right, pos=left.pos)
         return left
 
-    def or_(self, meta, children):
-        return self._chain("or", meta, children)
+    def or_(self, children):
+        return self._chain("or", children)
 
-    def and_(self, meta, children):
-        return self._chain("and", meta, children)
+    def and_(self, children):
+        return self._chain("and", children)
 
     # -------------------------------------------------------------- neurons
-    def param_decl(self, meta, children):
+    def param_decl(self, children):
         key, value = children
         return ast.ParamDecl(self._n(key), value, pos=self._tpos(key))
 
-    def param_stmt(self, meta, children):
+    def param_stmt(self, children):
         key, value, learnable = children
         return ast.ParamStmt(self._n(key), value, learnable is not None, pos=self._tpos(key))
 
-    def state_stmt(self, meta, children):
+    def state_stmt(self, children):
         key, value = children
         return ast.StateStmt(self._n(key), value, pos=self._tpos(key))
 
-    def assign(self, meta, children):
+    def assign(self, children):
         key, value = children
         return ast.Assign(self._n(key), value, pos=self._tpos(key))
 
-    def block(self, meta, children):
+    def block(self, children):
         return tuple(children)
 
-    def charge_stmt(self, meta, children):
-        (body,) = children
-        return ("charge", body if isinstance(body, tuple) else (body,), self._pos(meta))
+    def charge_stmt(self, children):
+        keyword, body = children
+        return ("charge", body if isinstance(body, tuple) else (body,), self._tpos(keyword))
 
-    def fire_stmt(self, meta, children):
-        return ("fire", children[0], self._pos(meta))
+    def fire_stmt(self, children):
+        keyword, expr = children
+        return ("fire", expr, self._tpos(keyword))
 
-    def reset_stmt(self, meta, children):
-        (body,) = children
+    def reset_stmt(self, children):
+        keyword, body = children
+        pos = self._tpos(keyword)
         if isinstance(body, tuple):
-            return ("reset", ast.Reset(None, body, pos=self._pos(meta)), self._pos(meta))
-        return ("reset", ast.Reset(str(body), pos=self._tpos(body)), self._pos(meta))
+            return ("reset", ast.Reset(None, body, pos=pos), pos)
+        return ("reset", ast.Reset(str(body), pos=self._tpos(body)), pos)
 
-    def kernel_stmt(self, meta, children):
-        return ("kernel", children[0], self._pos(meta))
+    def kernel_stmt(self, children):
+        keyword, expr = children
+        return ("kernel", expr, self._tpos(keyword))
 
-    def feedback_stmt(self, meta, children):
-        return ("feedback", children[0], self._pos(meta))
+    def feedback_stmt(self, children):
+        keyword, call = children
+        return ("feedback", call, self._tpos(keyword))
 
-    def neuron_def(self, meta, children):
+    def neuron_def(self, children):
         name, *rest = children
         params = [c for c in rest if isinstance(c, ast.ParamDecl)]
         body_params = [c for c in rest if isinstance(c, ast.ParamStmt)]
@@ -179,41 +186,41 @@ class ToAst(Transformer):
             clauses.get("kernel"), clauses.get("feedback"), pos=self._tpos(name))
 
     # -------------------------------------------------------------- networks
-    def shape(self, meta, children):
+    def shape(self, children):
         return tuple(children)
 
-    def setting(self, meta, children):
+    def setting(self, children):
         key, value = children
         return ast.Setting(self._n(key), value, pos=self._tpos(key))
 
-    def input_decl(self, meta, children):
+    def input_decl(self, children):
         key, shape = children
         return ast.InputDecl(self._n(key), shape, pos=self._tpos(key))
 
-    def encoder_decl(self, meta, children):
+    def encoder_decl(self, children):
         key, shape, model = children
         return ast.EncoderDecl(self._n(key), shape, model, pos=self._tpos(key))
 
-    def population_decl(self, meta, children):
+    def population_decl(self, children):
         key, shape, model = children
         return ast.PopulationDecl(self._n(key), shape, model, pos=self._tpos(key))
 
-    def alias(self, meta, children):
+    def alias(self, children):
         return ("alias", self._n(children[0]))
 
-    def pipeline(self, meta, children):
+    def pipeline(self, children):
         return ("ops", tuple(children))
 
-    def delay(self, meta, children):
+    def delay(self, children):
         return ("delay", children[0])
 
-    def via(self, meta, children):
+    def via(self, children):
         return ("via", children[0])
 
-    def learn(self, meta, children):
+    def learn(self, children):
         return ("learn", children[0])
 
-    def connect_stmt(self, meta, children):
+    def connect_stmt(self, children):
         src, _arrow, dst, *clauses = children
         parts = dict(c for c in clauses if c is not None)
         return ast.Connect(
@@ -222,27 +229,28 @@ class ToAst(Transformer):
             parts.get("alias"), parts.get("ops", ()), parts.get("delay"),
             parts.get("via"), parts.get("learn"), pos=self._tpos(src))
 
-    def probe(self, meta, children):
+    def probe(self, children):
         target, var = children
         return ast.Probe(self._n(target), str(var), pos=self._tpos(target))
 
-    def monitor_stmt(self, meta, children):
-        return ast.Monitor(tuple(children), pos=self._pos(meta))
+    def monitor_stmt(self, children):
+        keyword, *probes = children
+        return ast.Monitor(tuple(probes), pos=self._tpos(keyword))
 
-    def readout_stmt(self, meta, children):
+    def readout_stmt(self, children):
         target, kind = children
         return ast.Readout(self._n(target), kind, pos=self._tpos(target))
 
-    def network_def(self, meta, children):
+    def network_def(self, children):
         name, *body = children
         return ast.NetworkDef(self._n(name), tuple(body), pos=self._tpos(name))
 
     # -------------------------------------------------------------- files
-    def import_stmt(self, meta, children):
+    def import_stmt(self, children):
         (tok,) = children
         return ast.Import(str(tok)[1:-1], pos=self._tpos(tok))
 
-    def start(self, meta, children):
+    def start(self, children):
         return (
             tuple(c for c in children if isinstance(c, ast.Import)),
             tuple(c for c in children if isinstance(c, ast.NeuronDef)),
