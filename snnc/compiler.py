@@ -1,8 +1,8 @@
 """The pipeline, top-down: parse -> checks -> graph -> passes (-> backends, issue 3)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import networkx as nx
 
@@ -18,9 +18,9 @@ def frontend(path: str | Path, network: str | None = None,
     """One scheduled, constant-folded graph per network of `path` (or the one named)."""
     try:
         return _frontend(path, network, allowed)
-    except RecursionError:
+    except RecursionError as exc:
         raise SnnError(f"{path} is nested too deeply to compile",
-                       hint="split very long expressions into several statements") from None
+                       hint="split very long expressions into several statements") from exc
 
 
 def _frontend(path, network, allowed) -> list[nx.MultiDiGraph]:
@@ -28,6 +28,7 @@ def _frontend(path, network, allowed) -> list[nx.MultiDiGraph]:
     try:
         networks = check_program(program, network)
     except SnnError as err:
-        raise err.with_source(program.sources.get(err.file)) if err.file in program.sources \
-            else err
+        if err.file in program.sources:
+            err.with_source(program.sources[err.file])
+        raise
     return [schedule(fold_constants(to_graph(net))) for net in networks]

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class SnnError(Exception):
     def col(self) -> int | None:
         return self.pos.col if self.pos else None
 
-    def with_source(self, source: str) -> "SnnError":
+    def with_source(self, source: str) -> SnnError:
         if self.source is None:
             self.source = source
         return self

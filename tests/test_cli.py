@@ -94,7 +94,7 @@ def test_inspect_json_is_node_link_data(good, capsys):
     assert graph.nodes["hidden"]["shape"] == [100]
     assert graph.nodes["hidden"]["node"]["equations"]["charge"] == ["v = v + (x - v) / 2"]
     assert data["graph"]["totals"]["parameters"] == 79410
-    link = next(l for l in data["links"] if l["key"] == "s->hidden")
+    link = next(e for e in data["links"] if e["key"] == "s->hidden")
     assert [op["kind"] for op in link["conn"]["ops"]] == ["flatten", "dense"]
 
 

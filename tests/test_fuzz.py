@@ -23,7 +23,7 @@ import contextlib
 import io
 import re
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -332,7 +332,7 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
-@lru_cache(maxsize=None)
+@cache
 def _seed_tokens(index: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The seed's tokens and its own identifiers (good replacements: they resolve)."""
     text = SEEDS[index][1].decode("utf-8", errors="replace")

@@ -90,3 +90,9 @@ def test_several_networks_and_choosing_one(compile_text):
 def test_unknown_network_name(error_of):
     err = error_of(net("steps = 1", "mnist"), network="mnsit")
     assert err.message == "unknown network 'mnsit' — did you mean 'mnist'?"
+
+
+def test_model_default_with_a_unit_converts_with_the_networks_dt(compile_text):
+    (g,) = compile_text("neuron Slow(tau = 20 ms) { state v = 0 charge v = v - v / tau + x "
+                        "fire v >= 1 reset none }" + net("dt = 0.5 ms\npopulation p[1] = Slow"))
+    assert g.nodes["p"]["node"].params["tau"] == 40.0

@@ -25,7 +25,7 @@ REQUIRED = ["mnist_mlp", "cifar10_conv", "cuba", "song_stdp", "spikingflow_stdp"
             "tempotron_mnist"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def graphs(name: str):
     return frontend(SAMPLES / f"{name}.snn")
 

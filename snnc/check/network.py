@@ -6,18 +6,37 @@ converted; each small function below checks one thing and is named for it.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import networkx as nx
 
 from snnc.check import neurons, shapes
-from snnc.check.signatures import (ENCODERS, OPS, READOUTS, RULES, SETTINGS, SYNAPSES, bind,
-                                   convert, resolve)
+from snnc.check.signatures import (
+    ENCODERS,
+    OPS,
+    READOUTS,
+    RULES,
+    SETTINGS,
+    SYNAPSES,
+    bind,
+    convert,
+    resolve,
+)
 from snnc.check.values import Evaluator, Spec, Uniform, quantity_value
 from snnc.errors import SnnError, unknown
 from snnc.frontend import ast
-from snnc.ir.nodes import (Connection, Encoder, Input, Monitor, Network, Op, Population,
-                           Readout, Shape, numel)
+from snnc.ir.nodes import (
+    Connection,
+    Encoder,
+    Input,
+    Monitor,
+    Network,
+    Op,
+    Population,
+    Readout,
+    Shape,
+    numel,
+)
 
 MAX_ELEMENTS = 2**31 - 1  # one tensor's elements, per sample
 MAX_DELAY = 100_000       # steps
@@ -262,7 +281,8 @@ def _monitors(net: ast.NetworkDef, nodes: Mapping[str, object]) -> list[Monitor]
                 raise unknown("population", probe.target, candidates, probe.pos)
             variables = _recordable(node)
             if probe.var not in variables:
-                raise unknown("variable", probe.var, variables, probe.pos, owner=f"'{probe.target}'")
+                raise unknown("variable", probe.var, variables, probe.pos,
+                              owner=f"'{probe.target}'")
             result.append(Monitor(probe.target, probe.var, probe.pos))
     return result
 

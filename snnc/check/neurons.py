@@ -1,7 +1,7 @@
 """Checks of neuron definitions, and binding a population's arguments to its model."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from snnc.check.signatures import POPULATION_COMMON, Param, Signature, convert, unknown_param
 from snnc.check.values import FUNCTIONS, Evaluator, Normal, Spec, Symbol, Uniform, Value, describe
@@ -157,7 +157,7 @@ def bind_population(call: ast.Call, defn: ast.NeuronDef, ev: Evaluator) -> dict:
     if len(call.args) > len(model_names):
         raise SnnError(f"{defn.name}() takes at most {len(model_names)} positional arguments",
                        call.args[len(model_names)].pos, f"usage: {sig.usage()}")
-    given: dict[str, ast.Expr] = dict(zip(model_names, call.args))
+    given: dict[str, ast.Expr] = dict(zip(model_names, call.args, strict=False))
     for kw in call.kwargs:
         if kw.name not in sig.names:
             raise unknown_param(sig, kw.name, kw.pos)
@@ -190,8 +190,7 @@ def _bind_model_params(call: ast.Call, defn: ast.NeuronDef, given: Mapping[str, 
             value = ev(given[decl.name])
             pos = given[decl.name].pos
         else:
-            value = _in_model(call, defn, lambda: Evaluator(ev.dt_ms, {**params, DT: ev.dt_ms})(
-                decl.default))
+            value = _in_model(call, defn, decl.default, {**params, DT: ev.dt_ms}, ev.dt_ms)
             pos = call.pos
         if isinstance(value, (Uniform, Normal, Spec, Symbol)):
             raise SnnError(f"{defn.name}(): '{decl.name}' takes a number or true/false, "
@@ -208,7 +207,7 @@ def _bind_body_params(call, defn, params, ev) -> tuple[dict[str, float], dict[st
     env: dict[str, Value] = {**params, DT: ev.dt_ms}
     learnable: dict[str, float] = {}
     for stmt in defn.body_params:
-        value = _in_model(call, defn, lambda: Evaluator(ev.dt_ms, env).number(stmt.value))
+        value = _in_model(call, defn, stmt.value, env, ev.dt_ms, number=True)
         env[stmt.name] = value
         if stmt.learnable:
             learnable[stmt.name] = float(value)
@@ -222,7 +221,7 @@ def _bind_state_inits(call, defn, given, env, ev, sig) -> dict[str, Value]:
         if key in given:
             inits[state.name] = convert(Param(key, "init"), given[key], ev, sig)
         else:
-            inits[state.name] = _in_model(call, defn, lambda: Evaluator(ev.dt_ms, env)(state.init))
+            inits[state.name] = _in_model(call, defn, state.init, env, ev.dt_ms)
     return inits
 
 
@@ -246,17 +245,20 @@ def _reset_kind(defn: ast.NeuronDef, override: Symbol | None, call: ast.Call) ->
 def _feedback_group(call: ast.Call, defn: ast.NeuronDef, env: Mapping[str, Value]) -> int | None:
     if defn.feedback is None:
         return None
-    value = _in_model(call, defn, lambda: Evaluator(1.0, env).number(defn.feedback.args[0]))
+    value = _in_model(call, defn, defn.feedback.args[0], env, env[DT], number=True)
     if value != int(value) or value < 1:
         raise SnnError(f"{defn.name}(): {FEEDBACKS[defn.feedback.func]} must be a whole "
                        f"number >= 1, got {value:g}", call.pos)
     return int(value)
 
 
-def _in_model(call: ast.Call, defn: ast.NeuronDef, compute):
-    """Run `compute`; an error inside the model's own text is reported at the population."""
+def _in_model(call: ast.Call, defn: ast.NeuronDef, expr: ast.Expr, env: Mapping[str, Value],
+              dt_ms: float, number: bool = False) -> Value:
+    """Evaluate one of the model's own expressions for this population's arguments; an
+    error there (`log` of a negative, say) is the arguments' fault, reported at the call."""
+    evaluate = Evaluator(dt_ms, env)
     try:
-        return compute()
+        return evaluate.number(expr) if number else evaluate(expr)
     except SnnError as err:
         raise SnnError(f"with these arguments, {defn.name}: {err.message}", call.pos,
                        err.hint) from None

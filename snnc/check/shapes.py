@@ -7,7 +7,7 @@ target population's shape, seen back through the ops that follow it.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from snnc.check.values import Value
 from snnc.errors import Pos, SnnError
@@ -145,7 +145,8 @@ def _size_from_target(ops, at: int, src_shape: Shape, dst_shape: Shape) -> int:
         except SnnError:
             return max(1, dst_shape[0])
         return max(1, math.prod(dst_shape) // max(1, math.prod(unit)))
-    size = dst_shape[_size_axis(kind)]
+    axis = _size_axis(kind)
+    size = dst_shape[axis]
     for later, params, _ in ops[at + 1:]:
         if later == "channel_maxpool" and axis == 0:
             size *= params["k"]

@@ -6,11 +6,20 @@ the argument's own position.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
-from snnc.check.values import (Evaluator, Normal, Spec, Symbol, Uniform, Value,
-                               bind_positional, describe, time_to_steps)
+from snnc.check.values import (
+    Evaluator,
+    Normal,
+    Spec,
+    Symbol,
+    Uniform,
+    Value,
+    bind_positional,
+    describe,
+    time_to_steps,
+)
 from snnc.errors import SnnError, unknown
 from snnc.frontend import ast
 

@@ -7,8 +7,8 @@ unit is taken as it is.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping, Union
 
 from snnc.errors import Pos, SnnError, unknown
 from snnc.frontend import ast
@@ -44,10 +44,10 @@ class Spec:
     """A named thing with bound parameters: an encoder, op, synapse, rule, surrogate, readout."""
 
     kind: str
-    params: Mapping[str, "Value"]
+    params: Mapping[str, Value]
 
 
-Value = Union[int, float, bool, Uniform, Normal, Symbol, Spec]
+Value = int | float | bool | Uniform | Normal | Symbol | Spec
 
 # Functions allowed in expressions, with their arity and build-time meaning.
 FUNCTIONS: dict[str, tuple[int, Callable[..., float]]] = {
@@ -210,7 +210,7 @@ def bind_positional(call: ast.Call, names: tuple[str, ...],
                        f"{'s' if len(names) != 1 else ''}, got {len(call.args)}",
                        call.args[len(names)].pos,
                        f"parameters: {', '.join(names)}" if names else "it takes no parameters")
-    bound: dict[str, ast.Expr] = dict(zip(names, call.args))
+    bound: dict[str, ast.Expr] = dict(zip(names, call.args, strict=False))
     for kw in call.kwargs:
         if kw.name in bound:
             raise SnnError(f"{call.func}() got '{kw.name}' twice", kw.pos)

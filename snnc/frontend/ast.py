@@ -6,7 +6,6 @@ laid-out text compare equal when they mean the same thing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from snnc.errors import Pos
 
@@ -48,7 +47,7 @@ class Bool:
 @dataclass(frozen=True)
 class Kwarg:
     name: str
-    value: "Expr"
+    value: Expr
     pos: Pos = _pos()
 
 
@@ -57,11 +56,11 @@ class Call:
     """`f(a, k = b)`; also a bare model reference such as `flatten` (no args)."""
 
     func: str
-    args: tuple["Expr", ...] = ()
+    args: tuple[Expr, ...] = ()
     kwargs: tuple[Kwarg, ...] = ()
     pos: Pos = _pos()
 
-    def kwarg(self, name: str) -> "Expr | None":
+    def kwarg(self, name: str) -> Expr | None:
         for kw in self.kwargs:
             if kw.name == name:
                 return kw.value
@@ -71,7 +70,7 @@ class Call:
 @dataclass(frozen=True)
 class Unary:
     op: str  # "-", "+", "not"
-    operand: "Expr"
+    operand: Expr
     pos: Pos = _pos()
 
 
@@ -80,12 +79,12 @@ class Binary:
     """Arithmetic, comparison and boolean operators alike."""
 
     op: str  # + - * / ** > >= < <= == != and or
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     pos: Pos = _pos()
 
 
-Expr = Union[Number, Quantity, Name, Bool, Call, Unary, Binary]
+Expr = Number | Quantity | Name | Bool | Call | Unary | Binary
 
 
 # ------------------------------------------------------------------ neurons
@@ -212,7 +211,7 @@ class Readout:
     pos: Pos = _pos()
 
 
-NetStmt = Union[Setting, InputDecl, EncoderDecl, PopulationDecl, Connect, Monitor, Readout]
+NetStmt = Setting | InputDecl | EncoderDecl | PopulationDecl | Connect | Monitor | Readout
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ allowed on the command line (`snnc ... -I DIR`).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 from snnc.errors import Pos, SnnError
 from snnc.frontend import ast

@@ -104,7 +104,7 @@ class ToAst(Transformer):
 
     def _fold_left(self, children):
         left = children[0]
-        for op, right in zip(children[1::2], children[2::2]):
+        for op, right in zip(children[1::2], children[2::2], strict=True):
             left = ast.Binary(str(op), left, right, pos=left.pos)
         return left
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from snnc.check.values import Normal, Spec, Uniform, Value
 from snnc.errors import Pos
@@ -55,7 +54,7 @@ class Population:
     reset: str                          # hard | soft | none | block
     feedback_group: int | None          # ILC: neurons per feature
     pos: Pos
-    equations: "Equations | None" = None  # filled by passes.fold
+    equations: Equations | None = None  # filled by passes.fold
 
     kind = "population"
 
@@ -224,7 +223,3 @@ def describe_init(value: Value) -> str:
         return f"normal({value.mean:g}, {value.std:g})"
     return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) \
         else str(value)
-
-
-def as_mapping(spec: Spec | None) -> Mapping[str, Value] | None:
-    return dict(spec.params) if spec else None

@@ -24,7 +24,7 @@ def fold_constants(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
     """A copy of `graph` whose populations carry folded `equations`."""
     folded = graph.copy()
     dt_ms = graph.graph["dt_ms"]
-    for name, data in folded.nodes(data=True):
+    for _, data in folded.nodes(data=True):
         if data["kind"] == "population":
             pop: Population = data["node"]
             data["node"] = dataclasses.replace(pop, equations=equations_of(pop, dt_ms))
