@@ -9,7 +9,7 @@ import networkx as nx
 from rich.console import Console
 from rich.table import Table
 
-from snnc.check.values import Normal, Spec, Symbol, Uniform
+from snnc.check.values import Evaluator, Normal, Spec, Symbol, Uniform
 from snnc.frontend import ast
 from snnc.ir import connections, populations
 from snnc.ir.nodes import Connection, Population, describe_init
@@ -131,8 +131,8 @@ def _differs_from_default(pop: Population, key: str, value) -> bool:
     decl = next((p for p in pop.model.params if p.name == key), None)
     if decl is None:
         return False  # derived `param`s are shown with the equations, not here
-    default = decl.default
-    return not (isinstance(default, (ast.Number, ast.Bool)) and default.value == value)
+    # Defaults may refer to other parameters (`v_rest = v_reset`): evaluate them.
+    return Evaluator(1.0, pop.params)(decl.default) != value
 
 
 # ------------------------------------------------------------------ json

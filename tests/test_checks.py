@@ -368,3 +368,15 @@ def test_error_in_imported_file_names_that_file(tmp_path, error_of):
     err = error_of('import "bad.snn"\n' + net("steps = 1"))
     assert err.file.endswith("bad.snn") and (err.line, err.col) == (1, 13)
     assert "neuron Bad( { }" in err.render()
+
+
+@pytest.mark.parametrize("f_w, kind", [("1", "additive"), ("additive", "additive"),
+                                       ("multiplicative", "multiplicative")])
+def test_stdp_weight_function(compile_text, f_w, kind):
+    (g,) = compile_text(net(POPS + f"connect a -> b : dense learn stdp(f_w = {f_w})"))
+    assert g.edges["a", "b", "a->b"]["conn"].rule.params["f_w"].name == kind
+
+
+def test_stdp_weight_function_unknown(error_of):
+    err = error_of(net(POPS + "connect a -> b : dense learn stdp(f_w = abs)"))
+    assert err.message == "unknown value 'abs' of stdp(): 'f_w'"

@@ -152,6 +152,8 @@ def test_cuba_sizes_and_units():
         assert (p.params["v_rest"], p.params["v_reset"], p.params["v_threshold"]) == \
             (-49, -60, -50)
         assert p.state_init["v"] == Uniform(-60.0, -50.0)
+        # Brian2's dv/dt = (ge + gi - (v - El)) / taum divides the input by taum too
+        assert p.params["decay_input"] is True
 
 
 def test_cuba_synapses():

@@ -119,7 +119,8 @@ RULES = {s.name: s for s in [
     _sig("rule", "stdp", P("tau_pre", "time", 20.0), P("tau_post", "time", 20.0),
          P("a_pre", "number", 0.01), P("a_post", "number", -0.0105),
          P("w_min", "number", 0.0), P("w_max", "number", 1.0),
-         P("f_w", "choice", Symbol("additive"), "additive", "multiplicative")),
+         # LANGUAGE.md: `1` (additive, the default) or `multiplicative` (soft bounds)
+         P("f_w", "weight_fn", Symbol("additive"), "additive", "multiplicative")),
 ]}
 
 READOUTS = {s.name: s for s in [
@@ -197,6 +198,10 @@ def convert(param: Param, expr: ast.Expr, ev: Evaluator, sig: Signature,
     if kind == "surrogate":
         return _surrogate(expr, ev)
     if kind == "choice":
+        return _choice(param, expr, where)
+    if kind == "weight_fn":
+        if isinstance(expr, ast.Number) and expr.value == 1:
+            return Symbol("additive")
         return _choice(param, expr, where)
     if kind in ("time", "steps0") and isinstance(expr, ast.Quantity):
         value = time_to_steps(expr, ev.dt_ms)

@@ -94,13 +94,16 @@ def _resolve_import(imp: ast.Import, importer: Path, roots: list[Path]) -> Path:
     if "\x00" in imp.path:
         raise SnnError("import path contains a NUL character", imp.pos)
     raw = Path(imp.path)
-    target = (raw if raw.is_absolute() else importer.parent / raw).resolve()
-    if not any(target.is_relative_to(r) for r in roots):
-        why = "an absolute path" if raw.is_absolute() else "outside the folder of the main file"
-        raise SnnError(f"import of {imp.path!r} refused: {why}", imp.pos,
-                       f"allow its folder on the command line: -I {target.parent}")
-    if not target.is_file():
-        raise SnnError(f"cannot import {imp.path!r}: no such file", imp.pos)
+    try:
+        target = (raw if raw.is_absolute() else importer.parent / raw).resolve()
+        if not any(target.is_relative_to(r) for r in roots):
+            why = "an absolute path" if raw.is_absolute() else "outside the folder of the main file"
+            raise SnnError(f"import of {imp.path!r} refused: {why}", imp.pos,
+                           f"allow its folder on the command line: -I {target.parent}")
+        if not target.is_file():
+            raise SnnError(f"cannot import {imp.path!r}: no such file", imp.pos)
+    except OSError as exc:  # a name too long, a loop of links...
+        raise SnnError(f"cannot import {imp.path!r}: {exc.strerror or exc}", imp.pos) from None
     return target
 
 
