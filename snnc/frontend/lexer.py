@@ -13,7 +13,8 @@ import re
 from lark.exceptions import UnexpectedCharacters
 from lark.lexer import Lexer, Token
 
-_NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+# Unambiguous (`\d+(\.\d*)?`, not `\d+\.?\d*`): no quadratic backtracking on long digit runs.
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _SCAN = re.compile("|".join([
     r"(?P<WS>[ \t\f\r\n]+)",
     r"(?P<COMMENT>#[^\n]*)",
