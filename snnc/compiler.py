@@ -32,3 +32,25 @@ def _frontend(path, network, allowed) -> list[nx.MultiDiGraph]:
             err.with_source(program.sources[err.file])
         raise
     return [schedule(fold_constants(to_graph(net))) for net in networks]
+
+
+def generate(path: str | Path, backend: str | None = None, network: str | None = None,
+             allowed: Iterable[str | Path] = ()) -> list[tuple[str, str]]:
+    """(class name, Python source) for each network of `path`: the front end, then codegen."""
+    from snnc.codegen import render
+    return [render(graph, backend) for graph in frontend(path, network, allowed)]
+
+
+def compile(path: str | Path, backend: str | None = None, network: str | None = None,
+            allowed: Iterable[str | Path] = ()) -> type:
+    """The generated class of one network (the first, or `network`), without writing a file."""
+    import types
+    class_name, source = generate(path, backend, network, allowed)[0]
+    module = types.ModuleType(f"snnc_generated_{class_name}")
+    module.__file__ = f"<snnc {Path(path).name}>"
+    exec(builtins_compile(source, module.__file__, "exec"), module.__dict__)  # our own output
+    return getattr(module, class_name)
+
+
+builtins_compile = __builtins__["compile"] if isinstance(__builtins__, dict) \
+    else __builtins__.compile

@@ -60,7 +60,7 @@ def check_network(net: ast.NetworkDef, models: Mapping[str, ast.NeuronDef], file
                       populations, connections, _monitors(net, nodes), _readout(net, ev, nodes),
                       net.pos)
     if explicit_backend:
-        check_backend(network, backend, _setting_pos(net, "backend"))
+        check_backend(populations, backend, _setting_pos(net, "backend"))
     return network
 
 
@@ -101,9 +101,9 @@ def _setting_pos(net: ast.NetworkDef, name: str):
     return next(s.pos for s in net.of(ast.Setting) if s.name == name)
 
 
-def check_backend(network: Network, backend: str, pos) -> None:
+def check_backend(pops: list[Population], backend: str, pos) -> None:
     """A construct the backend cannot execute is an error naming the backend that can."""
-    for pop in network.populations:
+    for pop in pops:
         able = neurons.backends_of(pop.model)
         if backend not in able:
             raise SnnError(f"the {backend} backend cannot run {pop.model.name} "

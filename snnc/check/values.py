@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from snnc.distributions import Normal, Uniform
 from snnc.errors import Pos, SnnError, unknown
 from snnc.frontend import ast
 
@@ -18,18 +19,6 @@ RATE_UNITS_HZ = {"Hz": 1.0, "kHz": 1000.0}
 
 # Largest magnitude a build-time number may have; beyond it float32 state overflows.
 MAX_MAGNITUDE = 1e30
-
-
-@dataclass(frozen=True)
-class Uniform:
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
-class Normal:
-    mean: float
-    std: float
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,127 @@
+"""The softbp backend: a differentiable multi-step module trained with surrogate gradients.
+
+Feed-forward graphs run layer by layer: each connection's ops run once over
+all T·B samples, each population runs its step over T; a delay shifts a
+sequence in time. The context below is everything the template lays out.
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from snnc.backends.common import camel_case, header, literal, py_name, step_function
+from snnc.errors import SnnError
+from snnc.ir import connections, populations
+from snnc.ir.nodes import Connection, Encoder
+
+NAME = "softbp"
+# Ops snnc.runtime.factory builds (tests keep the two in step).
+SUPPORTED_OPS = frozenset({"dense", "sparse", "one_to_one", "conv1d", "conv2d", "maxpool",
+                           "avgpool", "flatten", "batchnorm", "dropout", "scale", "noise",
+                           "channel_maxpool"})
+_ENCODERS = {"poisson": "Poisson", "constant": "Constant", "latency": "Latency",
+             "periodic": "Periodic"}
+
+
+def context(graph: nx.MultiDiGraph, version: str) -> dict:
+    _check_supported(graph)
+    pops = populations(graph)
+    nodes = {name: graph.nodes[name]["node"] for name in graph.graph["schedule"]}
+    return {
+        "header": header(graph, NAME, version),
+        "network": graph.graph["name"],
+        "class_name": camel_case(graph.graph["name"]),
+        "steps": graph.graph["steps"],
+        "seed": graph.graph["seed"],
+        "inputs": [(py_name(n.name), n.name, literal(n.shape)) for n in nodes.values()
+                   if n.kind == "input"],
+        "steps_fns": [step_function(p) for p in pops],
+        "populations": [_population(p) for p in pops],
+        "encoders": [_encoder(n) for n in nodes.values() if isinstance(n, Encoder)],
+        "connections": [_connection(c) for c in connections(graph)],
+        "forward": _forward(graph, nodes),
+        "monitors": [(m.key, m.target, m.var) for m in graph.graph["monitors"]],
+        "readout": _readout(graph),
+    }
+
+
+def _check_supported(graph: nx.MultiDiGraph) -> None:
+    for pop in populations(graph):
+        if pop.event_driven:
+            raise SnnError(f"the softbp backend cannot run {pop.model.name} (population "
+                           f"'{pop.name}')", pop.pos,
+                           f"{pop.model.name} runs on the event backend: --backend event")
+        if pop.feedback_group:
+            raise SnnError(f"the softbp backend does not run ILC feedback yet ({pop.model.name},"
+                           f" population '{pop.name}')", pop.pos)
+    for conn in connections(graph):
+        for op in conn.ops:
+            if op.kind not in SUPPORTED_OPS:
+                raise SnnError(f"the softbp backend does not run `{op.kind}` yet", op.pos)
+        if conn.synapse or conn.rule or not isinstance(conn.delay, int):
+            raise SnnError(f"the softbp backend does not run synapses, plasticity or random "
+                           f"delays yet (connection '{conn.name}')", conn.pos)
+    same_step_free = nx.DiGraph((c.src, c.dst) for c in connections(graph))
+    if not nx.is_directed_acyclic_graph(same_step_free):
+        cycle = " -> ".join(u for u, _ in nx.find_cycle(same_step_free))
+        raise SnnError(f"the softbp backend does not run recurrent networks yet ({cycle})")
+    for node in graph.graph["schedule"]:
+        enc = graph.nodes[node]["node"]
+        if isinstance(enc, Encoder) and enc.spec.kind not in _ENCODERS:
+            raise SnnError(f"the softbp backend does not run the {enc.spec.kind} encoder yet",
+                           enc.pos)
+
+
+def _population(pop) -> dict:
+    return {"name": pop.name, "step": f"step_{pop.name}", "shape": literal(pop.shape),
+            "state_init": "{" + ", ".join(f"{s!r}: {literal(v)}"
+                                          for s, v in pop.state_init.items()) + "}",
+            "learnable": "{" + ", ".join(f"{k!r}: {literal(v)}"
+                                         for k, v in pop.learnable.items()) + "}",
+            "refractory": pop.refractory, "model": pop.model.name}
+
+
+def _encoder(enc: Encoder) -> dict:
+    p = enc.spec.params
+    args = {"poisson": lambda: f"rate={literal(p['rate'])}, shape={literal(enc.shape)}",
+            "constant": lambda: "",
+            "latency": lambda: f"t_max={literal(p['t_max'])}, mode={literal(p['mode'])}",
+            "periodic": lambda: ""}[enc.spec.kind]()
+    return {"name": enc.name, "cls": _ENCODERS[enc.spec.kind], "args": args}
+
+
+def _connection(conn: Connection) -> dict:
+    ops = [f"rt.op({op.kind!r}, {literal(op.in_shape)}, {literal(op.out_shape)}"
+           + "".join(f", {k}={literal(v)}" for k, v in op.params.items()) + ")"
+           for op in conn.ops]
+    return {"name": conn.name, "ops": ops, "out_shape": literal(conn.out_shape),
+            "delay": conn.delay}
+
+
+def _forward(graph: nx.MultiDiGraph, nodes: dict) -> list[str]:
+    """One line per node in schedule order: its sequence from its sources'."""
+    lines = []
+    incoming = {name: [c for c in connections(graph) if c.dst == name] for name in nodes}
+    for name, node in nodes.items():
+        var = f"s_{name}"
+        if node.kind == "input":
+            continue  # the template turns inputs into sequences first
+        if node.kind == "encoder":
+            source = f"s_{node.source}" if node.source else "None"
+            lines.append(f"{var} = self.encoders[{name!r}]({source}, steps, batch, like)")
+        else:
+            currents = " + ".join(f"self.connections[{c.name!r}](s_{c.src})"
+                                  for c in incoming[name])
+            currents = currents or f"like.new_zeros(steps, batch, *{literal(node.shape)})"
+            lines.append(f"{var} = self.populations[{name!r}]({currents})")
+    return lines
+
+
+def _readout(graph: nx.MultiDiGraph) -> dict:
+    readout = graph.graph["readout"]
+    if readout is None:
+        ends = [p.name for p in populations(graph) if graph.out_degree(p.name) == 0]
+        return {"kind": "spikes", "targets": ends}
+    kind = readout.spec.kind
+    args = ", ".join(literal(v) for v in readout.spec.params.values())
+    return {"kind": kind, "target": readout.target, "args": args,
+            "uses_v": kind in ("v", "v_max")}

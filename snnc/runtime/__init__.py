@@ -1,0 +1,41 @@
+"""The small library that generated code imports (`from snnc import runtime as rt`)."""
+import contextlib
+
+import torch
+
+from snnc.distributions import Normal, Uniform
+from snnc.runtime import encoders, readouts
+from snnc.runtime.init import fill, init_weight
+from snnc.runtime.layers import (ChannelMaxPool, Connection, Dropout, Noise, OneToOne, Scale,
+                                 SparseLinear, delay_sequence)
+from snnc.runtime.network import Network
+from snnc.runtime.ops import (clamp, logical_and, logical_not, logical_or, maximum, minimum,
+                              truth, where)
+from snnc.runtime.population import Population
+from snnc.runtime.factory import op
+from snnc.runtime.surrogates import heaviside, spike
+
+__all__ = [
+    "ChannelMaxPool", "Connection", "Dropout", "Network", "Noise", "Normal", "OneToOne",
+    "Population", "Scale", "SparseLinear", "Uniform", "clamp", "delay_sequence", "encoders",
+    "fill", "heaviside", "init_weight", "logical_and", "logical_not", "logical_or", "maximum",
+    "minimum", "op", "readouts", "seeded", "spike", "truth", "where", "blend",
+]
+
+
+def blend(fired, new, old):
+    """`new` where the neuron fired, `old` elsewhere, differentiable through `fired`
+    (SpikingJelly's hard reset: (1 - s) * v + s * v_reset)."""
+    return old * (1.0 - fired) + new * fired
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None):
+    """Draw a network's random weights, masks and initial values from `seed` (if given)
+    without disturbing the caller's random state."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

@@ -1,0 +1,63 @@
+"""Building a connection's ops from their checked parameters (called by generated code)."""
+from __future__ import annotations
+
+from torch import nn
+
+from snnc.runtime.init import init_weight
+from snnc.runtime.layers import ChannelMaxPool, Dropout, Noise, OneToOne, Scale, SparseLinear
+
+Shape = tuple[int, ...]
+
+
+def op(kind: str, in_shape: Shape, out_shape: Shape, **p) -> nn.Module:
+    """The nn.Module for one op of a pipeline; inputs arrive as [T·B, *in_shape]."""
+    return _BUILDERS[kind](in_shape, out_shape, **p)
+
+
+def _dense(i: Shape, o: Shape, bias: bool, w=None, out=None) -> nn.Module:
+    layer = nn.Linear(i[-1], o[-1], bias=bias)
+    init_weight(layer.weight, w)
+    return layer
+
+
+def _sparse(i: Shape, o: Shape, p: float, w=None, out=None) -> nn.Module:
+    layer = SparseLinear(i[-1], o[-1], p)
+    init_weight(layer.weight, w)
+    layer.weight.data.mul_(layer.mask)
+    return layer
+
+
+def _conv(dims: int):
+    def build(i: Shape, o: Shape, k: int, stride: int, pad: int, bias: bool, w=None,
+              out=None) -> nn.Module:
+        conv = (nn.Conv1d if dims == 1 else nn.Conv2d)(i[0], o[0], k, stride, pad, bias=bias)
+        init_weight(conv.weight, w)
+        return conv
+    return build
+
+
+def _pool(cls1d, cls2d):
+    def build(i: Shape, o: Shape, k: int) -> nn.Module:
+        return (cls1d if len(i) == 2 else cls2d)(k, k)
+    return build
+
+
+def _batchnorm(i: Shape, o: Shape, eps: float, momentum: float) -> nn.Module:
+    return (nn.BatchNorm2d if len(i) == 3 else nn.BatchNorm1d)(i[0], eps=eps, momentum=momentum)
+
+
+_BUILDERS = {
+    "dense": _dense,
+    "sparse": _sparse,
+    "one_to_one": lambda i, o, w=None: OneToOne(i, w),
+    "conv1d": _conv(1),
+    "conv2d": _conv(2),
+    "maxpool": _pool(nn.MaxPool1d, nn.MaxPool2d),
+    "avgpool": _pool(nn.AvgPool1d, nn.AvgPool2d),
+    "flatten": lambda i, o: nn.Flatten(),
+    "batchnorm": _batchnorm,
+    "dropout": lambda i, o, p: Dropout(p),
+    "scale": lambda i, o, c: Scale(c),
+    "noise": lambda i, o, std: Noise(std),
+    "channel_maxpool": lambda i, o, k: ChannelMaxPool(k),
+}

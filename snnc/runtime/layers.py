@@ -1,0 +1,137 @@
+"""Ops of a connection's pipeline that PyTorch lacks, and the connection itself.
+
+A connection applies its ops to [T·B, ...] at once (so a convolution runs once
+for all steps), then shifts the result by its delay along T.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from snnc.runtime.init import fill
+
+
+class StepAware(nn.Module):
+    """Marks an op whose forward takes (x, steps): it needs T of the [T·B, ...] tensor."""
+
+
+class Dropout(StepAware):
+    """SNN dropout: one mask per run, held over all steps (SpikingFlow's Dropout)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor, steps: int) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        per_step = x.view(steps, -1, *x.shape[1:])
+        keep = torch.empty_like(per_step[:1]).bernoulli_(1 - self.p) / (1 - self.p)
+        return (per_step * keep).view_as(x)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Scale(nn.Module):
+    def __init__(self, c: float):
+        super().__init__()
+        self.c = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.c
+
+    def extra_repr(self) -> str:
+        return f"c={self.c}"
+
+
+class Noise(nn.Module):
+    """Gaussian noise on the current (SpikingFlow's GaussianLinear)."""
+
+    def __init__(self, std: float):
+        super().__init__()
+        self.std = std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.randn_like(x) * self.std
+
+    def extra_repr(self) -> str:
+        return f"std={self.std}"
+
+
+class OneToOne(nn.Module):
+    """One weight per element: current = w * x."""
+
+    def __init__(self, shape: tuple[int, ...], w=None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(shape))
+        if w is not None:
+            with torch.no_grad():
+                self.weight.copy_(fill(w, shape, self.weight))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
+
+
+class SparseLinear(nn.Linear):
+    """A linear map whose synapses each exist with probability p; the mask is fixed."""
+
+    def __init__(self, in_features: int, out_features: int, p: float, bias: bool = False):
+        super().__init__(in_features, out_features, bias=bias)
+        self.register_buffer("mask", (torch.rand(out_features, in_features) < p).float())
+        with torch.no_grad():
+            self.weight.mul_(self.mask)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight * self.mask, self.bias)
+
+
+class ChannelMaxPool(nn.Module):
+    """Max-pooling over the channel axis (SpikingFlow's ChannelsMaxPool), stride = k."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[:2]
+        moved = x.reshape(n, c, -1).transpose(1, 2)            # [N, L, C]
+        pooled = nn.functional.max_pool1d(moved, self.k, self.k)
+        return pooled.transpose(1, 2).reshape(n, -1, *x.shape[2:])
+
+
+class Connection(nn.Module):
+    """SRC's output sequence -> DST's input current sequence: ops, then the delay."""
+
+    def __init__(self, name: str, ops: list[nn.Module], out_shape: tuple[int, ...],
+                 delay: int = 0):
+        super().__init__()
+        self.name = name
+        self.ops = nn.Sequential(*ops)
+        self.out_shape = tuple(out_shape)
+        self.delay = int(delay)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The weights of the connection's weighted op ([out, in] for dense)."""
+        for op in self.ops:
+            if hasattr(op, "weight") and not isinstance(op, nn.modules.batchnorm._BatchNorm):
+                return op.weight
+        raise AttributeError(f"connection '{self.name}' has no weights")
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        steps, batch = seq.shape[:2]
+        x = seq.reshape(steps * batch, *seq.shape[2:])
+        for op in self.ops:
+            x = op(x, steps) if isinstance(op, StepAware) else op(x)
+        out = x.reshape(steps, batch, *self.out_shape)
+        return delay_sequence(out, self.delay)
+
+
+def delay_sequence(seq: torch.Tensor, delay: int) -> torch.Tensor:
+    """What arrives at step t is what was sent at t - delay (zeros before)."""
+    if delay == 0:
+        return seq
+    if delay >= seq.shape[0]:
+        return torch.zeros_like(seq)
+    return torch.cat([torch.zeros_like(seq[:delay]), seq[:-delay]])

@@ -1,0 +1,42 @@
+"""What every generated network class inherits: inputs, reset, monitors, connections."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Network(nn.Module):
+    """A generated network; subclasses define the modules and forward()."""
+
+    #: name -> shape (without batch and time) of each input, set by the subclass
+    input_shapes: dict[str, tuple[int, ...]] = {}
+    steps: int = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.monitors: dict[str, torch.Tensor] = {}
+
+    def reset(self) -> None:
+        """Back to the initial state of every population: the next forward is a new run."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset"):
+                module.reset()
+        self.monitors = {}
+
+    def connection(self, name: str) -> nn.Module:
+        """The connection called `name` (`SRC->DST` unless named with `as`)."""
+        try:
+            return self.connections[name]
+        except KeyError:
+            known = ", ".join(self.connections.keys())
+            raise KeyError(f"no connection '{name}' (known: {known})") from None
+
+    def sequence(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """An input as [T, B, *shape]: given as [B, *shape] it is repeated over T steps."""
+        shape = self.input_shapes[name]
+        if tuple(x.shape[1:]) == shape:
+            return x.unsqueeze(0).expand(self.steps, *x.shape)
+        if x.dim() == len(shape) + 2 and tuple(x.shape[2:]) == shape:
+            return x
+        raise ValueError(f"input '{name}' expects [B, {', '.join(map(str, shape))}] or "
+                         f"[T, B, {', '.join(map(str, shape))}], got {list(x.shape)}")

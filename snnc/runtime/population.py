@@ -1,0 +1,81 @@
+"""A population: a thin nn.Module around its generated step function (Norse-style).
+
+The step function is pure: `step(x, *states, *learnable) -> (spike, states)`.
+This module keeps the states between calls, initialises them, handles the
+refractory period, and runs the step over all T steps of a sequence.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import nn
+
+from snnc.runtime.init import fill
+
+
+class Population(nn.Module):
+    def __init__(self, name: str, step: Callable, shape: tuple[int, ...],
+                 state_init: Mapping[str, object], learnable: Mapping[str, float] | None = None,
+                 refractory: int = 0):
+        super().__init__()
+        self.name = name
+        self.step = step
+        self.shape = tuple(shape)
+        self.state_names = tuple(state_init)
+        self.state_init = dict(state_init)
+        self.refractory = int(refractory)
+        self.learnable = nn.ParameterDict(
+            {k: nn.Parameter(torch.tensor(float(v))) for k, v in (learnable or {}).items()})
+        self.states: dict[str, torch.Tensor] | None = None
+        self.countdown: torch.Tensor | None = None  # refractory steps left
+        self.record: tuple[str, ...] = ()           # states to keep at every step
+        self.recorded: dict[str, torch.Tensor] = {}
+
+    def reset(self) -> None:
+        """Back to the initial state: the next call starts a new run."""
+        self.states = None
+        self.countdown = None
+        self.recorded = {}
+
+    def _init_states(self, like: torch.Tensor) -> None:
+        batch_shape = like.shape[: like.dim() - len(self.shape)]
+        self.states = {name: fill(self.state_init[name], (*batch_shape, *self.shape), like)
+                       for name in self.state_names}
+        if self.refractory:
+            self.countdown = torch.zeros_like(like)
+
+    def single_step(self, x: torch.Tensor) -> torch.Tensor:
+        if self.states is None:
+            self._init_states(x)
+        before = self.states
+        spike, after = self.step(x, *before.values(), *self.learnable.values())
+        if self.refractory:
+            spike, after = self._refractory(spike, before, after)
+        self.states = dict(zip(self.state_names, after, strict=True))
+        return spike
+
+    def _refractory(self, spike, before, after):
+        """Frozen states and no spikes while the countdown runs (LANGUAGE.md §4.4)."""
+        resting = self.countdown <= 0
+        spike = spike * resting.to(spike.dtype)
+        after = tuple(torch.where(resting, new, old) for new, old in zip(after, before.values(),
+                                                                        strict=True))
+        self.countdown = torch.where(spike.detach() > 0,
+                                     torch.full_like(self.countdown, self.refractory),
+                                     self.countdown - 1)
+        return spike, after
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """[T, B, *shape] input current -> [T, B, *shape] spikes; the states named in
+        `record` are kept in `recorded` as [T, B, *shape]."""
+        spikes, kept = [], {name: [] for name in self.record}
+        for x_t in x_seq:
+            spikes.append(self.single_step(x_t))
+            for name in self.record:
+                kept[name].append(self.states[name])
+        self.recorded = {name: torch.stack(values) for name, values in kept.items()}
+        return torch.stack(spikes)
+
+    def extra_repr(self) -> str:
+        return f"{self.name}: {list(self.shape)}, states {', '.join(self.state_names)}"
