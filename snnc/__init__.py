@@ -3,7 +3,13 @@ from snnc.errors import SnnError
 
 __version__ = "0.1.0"
 
-__all__ = ["SnnError", "__version__", "frontend"]
+__all__ = ["SnnError", "__version__", "compile", "frontend"]
+
+
+def compile(path, backend=None, network=None, allowed=()):  # noqa: A001 - the documented API
+    """The generated nn.Module class of a network in `path`, without writing a file."""
+    from snnc.compiler import compile as _compile
+    return _compile(path, backend, network, allowed)
 
 
 def frontend(path, network=None, allowed=()):

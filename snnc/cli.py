@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from snnc import __version__
 from snnc.compiler import frontend
@@ -21,6 +22,18 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check a .snn file; exit 0 when clean",
                                 description="Parse and check a .snn file and print any error.")
     _common(check)
+
+    build = commands.add_parser("build", help="generate a PyTorch module",
+                                description="Compile a network to a Python module that imports "
+                                "with only torch and snnc installed. The file is written "
+                                "atomically: a failed build leaves an earlier one untouched.")
+    _common(build)
+    build.add_argument("-o", "--output", metavar="OUT.py|DIR/",
+                       help="the file to write, or a folder for one file per network "
+                       "(default: NET.py beside NET.snn)")
+    build.add_argument("--backend", choices=("clock", "softbp", "event"),
+                       help="override the network's `backend` setting")
+    build.add_argument("--network", metavar="NAME", help="only this network")
 
     inspect = commands.add_parser("inspect", help="show the compiled graph",
                                   description="Show each network's graph: nodes with shapes, "
@@ -45,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        if args.command == "check":
+        if args.command == "build":
+            for written in build(args):
+                print(f"wrote {written}")
+        elif args.command == "check":
             graphs = frontend(args.file, allowed=args.allow_import)
             names = ", ".join(g.graph["name"] for g in graphs) or "no network"
             print(f"{args.file}: ok ({names})")
@@ -56,6 +72,30 @@ def main(argv: list[str] | None = None) -> int:
         print(err.render(), file=sys.stderr)
         return EXIT_INPUT
     return EXIT_OK
+
+
+def build(args) -> list[Path]:
+    from snnc.compiler import generate
+    from snnc.writer import write_atomically
+    modules = generate(args.file, args.backend, args.network, args.allow_import)
+    targets = output_paths(Path(args.file), args.output, [name for name, _ in modules])
+    for (_, source), target in zip(modules, targets, strict=True):
+        write_atomically(target, source)
+    return targets
+
+
+def output_paths(source: Path, output: str | None, classes: list[str]) -> list[Path]:
+    """Where each generated module goes: OUT.py, DIR/<Class>.py, or NET.py beside NET.snn."""
+    if output and (output.endswith(("/", "\\")) or Path(output).is_dir()):
+        return [Path(output) / f"{name_to_module(c)}.py" for c in classes]
+    if len(classes) > 1:
+        raise SnnError(f"{source} has {len(classes)} networks; choose one with --network "
+                       "or give a folder: -o DIR/")
+    return [Path(output) if output else source.with_suffix(".py")]
+
+
+def name_to_module(class_name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in class_name).lstrip("_")
 
 
 def run() -> None:

@@ -14,20 +14,23 @@ file under test, `lib.snn`, the files a sample imports, an empty folder
 no mutation reads anything else; `test_out_of_tree_imports_are_refused` checks
 that refusal directly.
 
-The default run makes a little over 2000 fuzz cases; `pytest -m slow` runs the
-same tests with 20000 cases each.
+The default run makes 2100 fuzz cases (without shrinking failures, to stay within
+a minute); `pytest -m slow` runs the same tests with 20000 cases each and shrinks
+what fails to a minimal input.
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import re
+import signal
 import tempfile
+import threading
 from functools import cache
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, currently_in_test_context, given, note, settings
+from hypothesis import HealthCheck, Phase, currently_in_test_context, given, note, settings
 from hypothesis import strategies as st
 
 from snnc import cli
@@ -208,6 +211,29 @@ network zoo {
 }
 """
 
+ARITH = """\
+# Parameters mixed with literals in the update, so constant folding has work to do.
+neuron Arith(m = 2.0, p = 2.0, q = 0.5, v_threshold = 1.0, v_reset = 0.0) {
+    param h = m * 2
+    state v = v_reset
+    state w = 0
+    charge {
+        v = v * (1 - 1 / m) + x * q ** p + v_reset / p - h * 0
+        w = w + (m - p) * dt + abs(q - 1) ** 2 - sqrt(p) * log(m) + exp(q) * w
+    }
+    fire v >= v_threshold * m / p
+    reset { v = v_reset * q; w = w - 1 / p }
+}
+
+network arith {
+    dt = 0.5 ms
+    input i[3]
+    population a[3] = Arith(m = 4.0, p = 2, q = 0.25, v_init = 0.5, w_init = uniform(0, 1))
+    population b[3] = Arith(m = 3, refractory = 2 ms, surrogate = sigmoid)
+    connect i -> a; connect a -> b : one_to_one(w = 1 / 3) delay 0.5 ms
+}
+"""
+
 EVENT = """\
 network tempotron_small {
     steps = 500
@@ -223,7 +249,7 @@ network tempotron_small {
 
 EMBEDDED = {
     "lib.snn": LIB, "mlp.snn": MLP, "conv.snn": CONV, "cuba.snn": CUBA,
-    "custom.snn": CUSTOM, "zoo.snn": ZOO, "event.snn": EVENT,
+    "custom.snn": CUSTOM, "zoo.snn": ZOO, "arith.snn": ARITH, "event.snn": EVENT,
 }
 
 IMPORT_RE = re.compile(r'^\s*import\s+"([^"\n]*)"', re.M)
@@ -266,13 +292,13 @@ SEEDS = _seeds()
 # Tokens and the pool of replacements.
 
 TOKEN_RE = re.compile(
-    r'[A-Za-z_][A-Za-z0-9_]*'                       # identifiers and keywords
-    r'|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?'         # numbers
-    r'|"[^"\n]*"'                                   # strings
-    r'|#[^\n]*'                                     # comments
-    r'|\s+'                                         # whitespace
-    r'|->|\*\*|[<>=!]='                             # two-character operators
-    r'|.',                                          # any other single character
+    r'[A-Za-z_][A-Za-z0-9_]*'                        # identifiers and keywords
+    r'|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?'      # numbers
+    r'|"[^"\n]*"'                                    # strings
+    r'|#[^\n]*'                                      # comments
+    r'|\s+'                                          # whitespace
+    r'|->|\*\*|[<>=!]='                              # two-character operators
+    r'|.',                                           # any other single character
     re.S)
 
 KEYWORDS = ["network", "neuron", "input", "encoder", "population", "connect", "delay", "via",
@@ -307,6 +333,10 @@ NUMBERS = ["0", "1", "2", "3", "-1", "-2.5", "2.0", "0.5", "1.", ".5", "1e-3", "
            "5e-324", "1e-320", "1e+5", "1E5", "9" * 400, "0." + "0" * 400 + "1",
            "1 ms", "20 ms", "0.1 ms", "1 s", "5 us", "15 Hz", "1 kHz", "1e999 ms",
            "1e-320 ms", "1e40 s", "-5 ms", "0 ms", "1e999 Hz", "0 Hz", "1e30 kHz", "100000"]
+# The values most likely to break arithmetic: zero, negatives, overflow, denormals.
+EDGE_NUMBERS = ["0", "0.0", "-1", "-8", "0.5", "1e999", "-1e999", "1e30", "1e31", "1e-320",
+                "5e-324", "99999999999999999999999", "1e308", "400", "1e40"]
+VALID_UNITS = ["s", "ms", "us", "Hz", "kHz"]
 UNITS = ["s", "ms", "us", "Hz", "kHz", "mV", "Hzz", "sec"]
 STRINGS = ['"lib.snn"', '"/etc/passwd"', '"../../x.snn"', '"../x.snn"', '""', '"."',
            '"sub"', '"sub/"', '"lib.snn/"', '"./lib.snn"', '"sub/../lib.snn"', '"net.snn"',
@@ -352,7 +382,7 @@ def _number_token(data) -> str:
         return repr(data.draw(st.floats(allow_nan=False, allow_infinity=False)))
     if kind == "exp":
         return f"{data.draw(st.integers(0, 99))}e{data.draw(st.integers(-400, 400))}"
-    return f"{data.draw(st.integers(0, 10**6))} {data.draw(st.sampled_from(UNITS))}"
+    return f"{data.draw(st.integers(0, 10**6))} {data.draw(st.sampled_from(VALID_UNITS))}"
 
 
 def _new_token(data, names: tuple[str, ...]) -> str:
@@ -372,17 +402,76 @@ def _span(data, n: int) -> tuple[int, int]:
     return start, min(n, start + length)
 
 
+NUMBER_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# An identifier that is not a keyword (replacing one of those is a syntax error).
+PLAIN_NAME_RE = re.compile(r"(?!(?:" + "|".join(KEYWORDS) + r")\b)[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _pick(data, tokens: list[str], pattern: re.Pattern | None) -> int | None:
+    """The index of a token (matching `pattern`, if given) other than whitespace."""
+    if pattern is None:
+        candidates = [i for i, t in enumerate(tokens) if not t.isspace()]
+    else:
+        candidates = [i for i, t in enumerate(tokens) if pattern.fullmatch(t)]
+    if not candidates:
+        return None
+    return candidates[data.draw(st.integers(0, len(candidates) - 1))]
+
+
+def _value_token(data, names: tuple[str, ...], numeric: bool = False) -> str:
+    """Something that can stand where a value is expected (a number, if `numeric`)."""
+    kind = "number" if numeric else \
+        data.draw(st.sampled_from(["number", "number", "name", "call", "bool"]))
+    if kind == "number":
+        source = data.draw(st.sampled_from(["edge", "edge", "pool", "generated"]))
+        if source == "generated":
+            return _number_token(data) if not numeric else str(data.draw(st.integers()))
+        pool = EDGE_NUMBERS if source == "edge" else NUMBERS
+        if numeric:
+            pool = [n for n in pool if NUMBER_RE.fullmatch(n.lstrip("-"))]
+        return data.draw(st.sampled_from(pool))
+    if kind == "name":
+        return data.draw(st.sampled_from(names + tuple(NAMES)))
+    if kind == "call":
+        func = data.draw(st.sampled_from(["uniform", "normal", "log", "exp", "sqrt", "if",
+                                          "min", "clamp", "atan", "sigmoid", "dense"]))
+        args = [_number_token(data) for _ in range(data.draw(st.integers(0, 3)))]
+        return f"{func}({', '.join(args)})"
+    return data.draw(st.sampled_from(["true", "false"]))
+
+
+TOKEN_OPS = ["insert", "delete", "replace", "replace", "duplicate", "swap", "delete_span",
+             "duplicate_span", "move_span", "number", "name", "kwarg", "splice"]
+# Edits that usually keep the file parseable, so that the checks behind the parser, the
+# graph and the passes get fuzzed too (most other edits end in a syntax error).
+SEMANTIC_OPS = ["number", "number", "number", "number", "name", "name", "kwarg", "kwarg",
+                "splice"]
+
+
+@cache
+def _corpus_lines() -> tuple[str, ...]:
+    """Every statement-looking line of the corpus, for crossover between files."""
+    lines = set()
+    for _, content, _ in SEEDS:
+        for line in content.decode("utf-8", errors="replace").splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                lines.add(line.strip())
+    return tuple(sorted(lines))
+
+
 def mutate_tokens(data, tokens: list[str], names: tuple[str, ...]) -> list[str]:
+    """1 to 6 token edits, half of the time only the parse-preserving ones."""
     tokens = list(tokens)
+    ops = SEMANTIC_OPS if data.draw(st.booleans(), label="semantic") else TOKEN_OPS
     for _ in range(data.draw(st.integers(1, 6), label="token mutations")):
         if not tokens:
             tokens.append(_new_token(data, names))
             continue
-        solid = [i for i, t in enumerate(tokens) if not t.isspace()] or [0]
-        i = solid[data.draw(st.integers(0, len(solid) - 1))]
-        op = data.draw(st.sampled_from(
-            ["insert", "delete", "replace", "replace", "duplicate", "swap",
-             "delete_span", "duplicate_span", "move_span"]))
+        op = data.draw(st.sampled_from(ops))
+        i = _pick(data, tokens, None)
+        if i is None:
+            i = 0
         if op == "insert":
             new = _new_token(data, names)
             if data.draw(st.booleans()):
@@ -395,8 +484,32 @@ def mutate_tokens(data, tokens: list[str], names: tuple[str, ...]) -> list[str]:
         elif op == "duplicate":
             tokens.insert(i, tokens[i] + data.draw(st.sampled_from(["", " "])))
         elif op == "swap":
-            j = solid[data.draw(st.integers(0, len(solid) - 1))]
+            j = _pick(data, tokens, None) or 0
             tokens[i], tokens[j] = tokens[j], tokens[i]
+        elif op == "number":
+            j = _pick(data, tokens, NUMBER_RE)
+            if j is not None:
+                # Before a unit only a number keeps the syntax: `20 ms` -> `1e999 ms`.
+                after = "".join(tokens[j + 1:j + 3]).strip()
+                unit = any(after.startswith(u) for u in VALID_UNITS)
+                tokens[j] = _value_token(data, names, numeric=unit)
+        elif op == "name":
+            j = _pick(data, tokens, IDENT_RE if ops is TOKEN_OPS else PLAIN_NAME_RE)
+            if j is not None:
+                words = names + tuple(NAMES) + (() if ops is SEMANTIC_OPS else tuple(KEYWORDS))
+                tokens[j] = data.draw(st.sampled_from(words))
+        elif op == "kwarg":
+            opens = [k for k, t in enumerate(tokens)  # the parenthesis of a call
+                     if t == "(" and k > 0 and IDENT_RE.fullmatch(tokens[k - 1])]
+            if opens:
+                j = opens[data.draw(st.integers(0, len(opens) - 1))]
+                key = data.draw(st.sampled_from(names + tuple(NAMES)))
+                tokens.insert(j + 1, f" {key} = {_value_token(data, names)},")
+        elif op == "splice":
+            breaks = [k for k, t in enumerate(tokens) if "\n" in t or t == ";"] or [0]
+            j = breaks[data.draw(st.integers(0, len(breaks) - 1))]
+            line = data.draw(st.sampled_from(_corpus_lines()))
+            tokens.insert(j + 1, f"\n{line}\n")
         else:
             start, end = _span(data, len(tokens))
             chunk = tokens[start:end]
@@ -411,10 +524,25 @@ def mutate_tokens(data, tokens: list[str], names: tuple[str, ...]) -> list[str]:
     return tokens
 
 
+def _code_offsets(blob: bytes) -> list[int]:
+    """Byte offsets where a token other than a comment or whitespace starts: the samples are
+    mostly comments, and a mutation there tests little."""
+    offsets, at = [], 0
+    for token in tokenize(blob.decode("utf-8", errors="surrogateescape")):
+        if not token.isspace() and not token.startswith("#"):
+            offsets.append(at)
+        at += len(token.encode("utf-8", errors="surrogateescape"))
+    return offsets or [0]
+
+
 def mutate_bytes(data, blob: bytes) -> bytes:
     buf = bytearray(blob)
+    code = _code_offsets(blob)
     for _ in range(data.draw(st.integers(1, 4), label="byte mutations")):
-        at = data.draw(st.integers(0, len(buf)))
+        if data.draw(st.booleans()):
+            at = min(len(buf), code[data.draw(st.integers(0, len(code) - 1))])
+        else:
+            at = data.draw(st.integers(0, len(buf)))
         op = data.draw(st.sampled_from(
             ["insert_random", "insert_special", "delete", "replace", "flip", "truncate",
              "duplicate"]))
@@ -458,20 +586,52 @@ def _cli_check(path: Path) -> tuple[int, str]:
     return code, out.getvalue() + err.getvalue()
 
 
+# A file of a few kB takes milliseconds; the hostile ones (100k-character lines, 5000-deep
+# nesting) well under a second. Anything slower is a denial of service, and a bug.
+TIME_LIMIT_S = 10
+
+
+class _TooSlow(BaseException):
+    """Raised by the alarm; a BaseException so that no `except Exception` in snnc eats it."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float, what: str):
+    """Fail when the block runs longer than `seconds` (main thread on POSIX only)."""
+    if not hasattr(signal, "setitimer") \
+            or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise _TooSlow()
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _TooSlow:
+        raise AssertionError(f"{what} took more than {seconds} s") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def check_input(content: bytes, extras: dict[str, bytes] | None = None) -> None:
     """Only SnnError escapes `frontend`; `snnc check` exits 1 then, 0 otherwise."""
     if currently_in_test_context():
         note(f"input ({len(content)} bytes): {content[:3000]!r}")
     with tempfile.TemporaryDirectory(prefix="snnc-fuzz-") as tmp:
         path = _write_tree(Path(tmp), content, extras or {})
-        try:
-            frontend(path, allowed=())
-            expected = cli.EXIT_OK
-        except SnnError as err:
-            err.render()
-            expected = cli.EXIT_INPUT
-        # Any other exception propagates here: it is a bug in snnc.
-        code, output = _cli_check(path)
+        with _time_limit(TIME_LIMIT_S, "frontend()"):
+            try:
+                frontend(path, allowed=())
+                expected = cli.EXIT_OK
+            except SnnError as err:
+                err.render()
+                expected = cli.EXIT_INPUT
+            # Any other exception propagates here: it is a bug in snnc.
+        with _time_limit(TIME_LIMIT_S, "snnc check"):
+            code, output = _cli_check(path)
         assert code in (cli.EXIT_OK, cli.EXIT_INPUT), f"snnc check exited {code}: {output}"
         assert code == expected, (f"snnc check exited {code} but frontend() "
                                   f"{'accepted' if expected == 0 else 'refused'} the file: "
@@ -510,9 +670,13 @@ FUZZ_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.fil
                HealthCheck.large_base_example]
 
 
-def _fuzz_settings(n: int):
+def _fuzz_settings(n: int, shrink: bool):
+    # The default run does not shrink: shrinking a failure in a 5 kB sample can take
+    # minutes, and the failing input is printed anyway (see `note` in check_input). The
+    # slow run shrinks, for a minimal reproducer.
+    phases = [p for p in Phase if shrink or p not in (Phase.shrink, Phase.explain)]
     return settings(max_examples=n, deadline=None, suppress_health_check=FUZZ_HEALTH,
-                    print_blob=True)
+                    print_blob=True, phases=phases)
 
 
 seed_index = st.integers(0, len(SEEDS) - 1)
@@ -556,7 +720,7 @@ def _make(case, name: str, n: int, slow: bool = False):
     # Distinct names give each test its own entries in hypothesis's example database.
     test.__name__ = test.__qualname__ = name
     test.__doc__ = case.__doc__
-    test = _fuzz_settings(n)(given(data=st.data(), index=seed_index)(test))
+    test = _fuzz_settings(n, shrink=slow)(given(data=st.data(), index=seed_index)(test))
     return pytest.mark.slow(test) if slow else test
 
 
@@ -592,7 +756,7 @@ HOSTILE_FILES = {
     "deep_unary": "network n { steps = " + "-" * DEEP + "1 }\n",
     "deep_not": "network n { seed = " + "not " * DEEP + "true }\n",
     "deep_power": "network n { steps = " + "1 ** " * DEEP + "1 }\n",
-    "deep_sum": "network n { steps = " + "1 + " * 50_000 + "1 }\n",
+    "deep_sum": "network n { steps = " + "1 + " * 20_000 + "1 }\n",
     "deep_calls": "network n { steps = " + "abs(" * DEEP + "1" + ")" * DEEP + " }\n",
     "deep_charge_sum": "neuron N(v_reset = 0) { state v = 0; charge v = "
                        + "x + " * 20_000 + "v; fire v >= 1; reset hard }\n"
@@ -603,16 +767,33 @@ HOSTILE_FILES = {
     "long_fraction_line": "network n { steps = 1." + "0" * 100_000 + " }\n",
     "long_semicolons": "network n { " + ";" * 100_000 + " }\n",
     "long_connect_chain": "network n { input a[1]; population b[1] = LIF; connect a -> b : "
-                          + " | ".join(["scale(1)"] * 20_000) + " }\n",
-    "long_shape": "network n { input a[" + ", ".join(["1"] * 20_000) + "] }\n",
+                          + " | ".join(["scale(1)"] * 5_000) + " }\n",
+    "long_shape": "network n { input a[" + ", ".join(["1"] * 10_000) + "] }\n",
     "many_networks": "".join(f"network n{i} {{ population a[1] = LIF }}\n"
-                             for i in range(2000)),
+                             for i in range(500)),
     "many_probes": "network n { population a[1] = LIF; monitor "
-                   + ", ".join(["a.v"] * 20_000) + " }\n",
+                   + ", ".join(["a.v"] * 10_000) + " }\n",
     "huge_numbers": "network n { steps = 99999999999999999999999; seed = 1e999 }\n",
     "huge_shape": "network n { population a[99999999999999999999999] = LIF }\n",
     "huge_shape_product": "network n { population a[65536, 65536, 65536] = LIF }\n",
     "negative_time": "network n { dt = -1 ms }\n",
+    "infinite_time": "network n { population a[1] = LIF(refractory = 1e999 ms) }\n",
+    "infinite_times": "network n { input i[2]; encoder s = latency(i, t_max = 1e999 ms)\n"
+                      "  population a[2] = LIF; connect s -> a via exp_current(tau = 1e999 s) }\n",
+    "folded_division_by_zero": "neuron N(v_reset = 0, m = 0) { state v = 0\n"
+                               "  charge v = v + x / (1 - 1 / m); fire v >= 1; reset hard }\n"
+                               "network n { population a[1] = N }\n",
+    "folded_power_overflow": "neuron N(v_reset = 0, g = 1e30) { state v = 0\n"
+                             "  charge v = v + x * g ** 20; fire v >= 1; reset hard }\n"
+                             "network n { population a[1] = N }\n",
+    "folded_complex_power": "neuron N(v_reset = 0, q = -8) { state v = 0\n"
+                            "  charge v = v + x * q ** 0.5; fire v >= 1; reset hard }\n"
+                            "network n { population a[1] = N }\n",
+    "folded_zero_negative_power": "neuron N(v_reset = 0, q = 0) { state v = 0\n"
+                                  "  charge v = v + x * q ** -1; fire v >= 1; reset hard }\n"
+                                  "network n { population a[1] = N }\n",
+    "huge_encoder": "network n { input i[1000]\n"
+                    "  encoder g = gaussian_tuning(i, m = 99999999999999999999999) }\n",
     "denormal_dt": "network n { dt = 5e-324 ms; population a[1] = LIF(tau = 1 ms) }\n",
     "nul_bytes": "network n {\x00 population a[1] = LIF }\n",
     "bom": "\ufeffnetwork n { population a[1] = LIF }\n",

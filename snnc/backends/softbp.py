@@ -120,7 +120,7 @@ def _readout(graph: nx.MultiDiGraph) -> dict:
     readout = graph.graph["readout"]
     if readout is None:
         ends = [p.name for p in populations(graph) if graph.out_degree(p.name) == 0]
-        return {"kind": "spikes", "targets": ends}
+        return {"kind": "spikes", "targets": ends, "uses_v": False}
     kind = readout.spec.kind
     args = ", ".join(literal(v) for v in readout.spec.params.values())
     return {"kind": kind, "target": readout.target, "args": args,
