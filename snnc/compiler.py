@@ -7,7 +7,7 @@ from pathlib import Path
 import networkx as nx
 
 from snnc.check import check_program
-from snnc.errors import SnnError
+from snnc.errors import Pos, SnnError
 from snnc.frontend.loader import load
 from snnc.ir import to_graph
 from snnc.passes import fold_constants, schedule
@@ -19,8 +19,22 @@ def frontend(path: str | Path, network: str | None = None,
     try:
         return _frontend(path, network, allowed)
     except RecursionError as exc:
-        raise SnnError(f"{path} is nested too deeply to compile",
-                       hint="split very long expressions into several statements") from exc
+        raise SnnError("this expression is nested too deeply to compile", _deepest(path),
+                       "split very long expressions into several statements") from exc
+
+
+def _deepest(path: str | Path, limit: int = 100) -> Pos:
+    """Where parentheses first nest `limit` deep: the place to point at."""
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    depth, line, col = 0, 1, 0
+    for char in text:
+        col += 1
+        if char == "\n":
+            line, col = line + 1, 0
+        depth += (char == "(") - (char == ")")
+        if depth >= limit:
+            return Pos(str(path), line, col)
+    return Pos(str(path), 1, 1)
 
 
 def _frontend(path, network, allowed) -> list[nx.MultiDiGraph]:

@@ -380,3 +380,23 @@ def test_stdp_weight_function(compile_text, f_w, kind):
 def test_stdp_weight_function_unknown(error_of):
     err = error_of(net(POPS + "connect a -> b : dense learn stdp(f_w = abs)"))
     assert err.message == "unknown value 'abs' of stdp(): 'f_w'"
+
+
+@pytest.mark.parametrize("charge", ["1 / 0", "10 ** 400", "0 ** -1", "(-8) ** 0.5",
+                                    "v + 1 / m"])
+def test_constant_arithmetic_errors_in_a_model_do_not_crash(compile_text, charge):
+    (g,) = compile_text(f"neuron N(m = 0) {{ state v = 0 charge v = {charge} fire v >= 1 }}\n"
+                        + net("population a[1] = N"))
+    assert g.nodes["a"]["node"].equations is not None
+
+
+@pytest.mark.parametrize("body", ["population a[1] = LIF(refractory = 1e999 ms)",
+                                  "dt = 1e-320 ms\npopulation a[1] = LIF(refractory = 1 ms)",
+                                  POPS + "connect a -> b via exp_current(tau = 1e999 s)"])
+def test_infinite_times_are_refused(error_of, body):
+    assert error_of(net(body)).message.startswith("number too large")
+
+
+def test_inferred_encoder_shape_is_bounded(error_of):
+    err = error_of(net("input i[4]\nencoder g = gaussian_tuning(i, m = 99999999999)"))
+    assert err.message == "encoder 'g' is too large: 399999999996 elements"

@@ -152,6 +152,9 @@ def _encoder(decl: ast.EncoderDecl, ev: Evaluator, inputs: Mapping[str, Shape]) 
                        f"{sig.name}({source}) gives {shapes.fmt(inferred)}", decl.pos,
                        "drop the declared shape; it is inferred from the argument")
     shape = declared or inferred
+    if shape is not None and numel(shape) > MAX_ELEMENTS:
+        raise SnnError(f"encoder '{decl.name}' is too large: {math.prod(shape)} elements",
+                       decl.pos, f"at most {MAX_ELEMENTS} per sample")
     if shape is None:
         raise SnnError(f"encoder '{decl.name}' has no input, so it needs a shape", decl.pos,
                        f"write `encoder {decl.name}[N] = {sig.name}(...)`")

@@ -17,6 +17,7 @@ from snnc.check.values import (
     Uniform,
     Value,
     bind_positional,
+    bounded,
     describe,
     time_to_steps,
 )
@@ -204,7 +205,7 @@ def convert(param: Param, expr: ast.Expr, ev: Evaluator, sig: Signature,
             return Symbol("additive")
         return _choice(param, expr, where)
     if kind in ("time", "steps0") and isinstance(expr, ast.Quantity):
-        value = time_to_steps(expr, ev.dt_ms)
+        value = bounded(time_to_steps(expr, ev.dt_ms), expr.pos)
     else:
         value = ev(expr)
     if kind == "init":

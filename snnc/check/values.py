@@ -113,11 +113,11 @@ class Evaluator:
 
     def _eval(self, expr: ast.Expr) -> Value:
         if isinstance(expr, ast.Number):
-            return _bounded(expr.value, expr.pos)
+            return bounded(expr.value, expr.pos)
         if isinstance(expr, ast.Bool):
             return expr.value
         if isinstance(expr, ast.Quantity):
-            return _bounded(quantity_value(expr, self.dt_ms), expr.pos)
+            return bounded(quantity_value(expr, self.dt_ms), expr.pos)
         if isinstance(expr, ast.Name):
             return self._name(expr)
         if isinstance(expr, ast.Unary):
@@ -153,7 +153,7 @@ class Evaluator:
             raise SnnError("this value is out of range", expr.pos) from None
         if isinstance(result, complex):
             raise SnnError("this value is not a real number", expr.pos)
-        return result if isinstance(result, bool) else _bounded(result, expr.pos)
+        return result if isinstance(result, bool) else bounded(result, expr.pos)
 
     def _call(self, expr: ast.Call) -> Value:
         if expr.func in ("uniform", "normal"):
@@ -169,7 +169,7 @@ class Evaluator:
             return self._eval(expr.args[1] if cond else expr.args[2])
         args = [_scalar(self._eval(a), a.pos) for a in expr.args]
         try:
-            return _bounded(fn(*args), expr.pos)
+            return bounded(fn(*args), expr.pos)
         except (ValueError, OverflowError, ZeroDivisionError):
             raise SnnError(f"{expr.func}() is undefined for {', '.join(map(str, args))}",
                            expr.pos) from None
@@ -213,7 +213,8 @@ def _scalar(value: Value, pos: Pos) -> float | bool:
     raise SnnError(f"expected a number, got {describe(value)}", pos)
 
 
-def _bounded(value: float | int, pos: Pos) -> float | int:
+def bounded(value: float | int, pos: Pos) -> float | int:
+    """`value`, or an SnnError when it is NaN or beyond ±MAX_MAGNITUDE (inf included)."""
     if isinstance(value, float) and math.isnan(value):
         raise SnnError("this value is not a number (NaN)", pos)
     if abs(value) > MAX_MAGNITUDE:

@@ -96,8 +96,12 @@ def _is(expr: ast.Expr, number: float) -> bool:
 
 def _binary(op: str, left: ast.Expr, right: ast.Expr, pos) -> ast.Expr:
     if isinstance(left, Literal) and isinstance(right, Literal):
-        result = BINARY[op](_value(left), _value(right))
-        if isinstance(result, bool) or math.isfinite(result):
+        try:
+            result = BINARY[op](_value(left), _value(right))
+        except (ZeroDivisionError, OverflowError, ValueError):
+            result = None  # left as written: at run time it is inf or nan, as in PyTorch
+        if isinstance(result, bool) or (isinstance(result, (int, float))
+                                        and math.isfinite(result)):
             return _literal(result, pos)
     # Identities that hold for every finite value of the other side.
     if (op == "+" and _is(left, 0)) or (op == "*" and _is(left, 1)):
@@ -123,6 +127,7 @@ def _call(func: str, args: list[ast.Expr], pos) -> ast.Expr:
             result = FUNCTIONS[func][1](*(_value(a) for a in args))
         except (ValueError, OverflowError, ZeroDivisionError):
             return ast.Call(func, tuple(args), pos=pos)
-        if isinstance(result, bool) or math.isfinite(result):
+        if isinstance(result, bool) or (isinstance(result, (int, float))
+                                        and math.isfinite(result)):
             return _literal(result, pos)
     return ast.Call(func, tuple(args), pos=pos)
