@@ -5,14 +5,30 @@ import torch
 
 from snnc.distributions import Normal, Uniform
 from snnc.runtime import encoders, readouts
-from snnc.runtime.init import fill, init_weight
-from snnc.runtime.layers import (ChannelMaxPool, Connection, Dropout, Noise, OneToOne, Scale,
-                                 SparseLinear, delay_sequence)
-from snnc.runtime.network import Network
-from snnc.runtime.ops import (clamp, logical_and, logical_not, logical_or, maximum, minimum,
-                              truth, where)
-from snnc.runtime.population import Population
 from snnc.runtime.factory import op
+from snnc.runtime.init import fill, init_weight
+from snnc.runtime.layers import (
+    ChannelMaxPool,
+    Connection,
+    Dropout,
+    Noise,
+    OneToOne,
+    Scale,
+    SparseLinear,
+    delay_sequence,
+)
+from snnc.runtime.network import Network
+from snnc.runtime.ops import (
+    clamp,
+    logical_and,
+    logical_not,
+    logical_or,
+    maximum,
+    minimum,
+    truth,
+    where,
+)
+from snnc.runtime.population import Population
 from snnc.runtime.surrogates import heaviside, spike
 
 __all__ = [
