@@ -145,3 +145,27 @@ def test_module_survives_deepcopy_dtype_and_state_dict(tmp_path):
     torch.manual_seed(3)
     b = doubled(x.double())
     assert b.dtype == torch.float64
+
+
+def test_cifar10_net_has_the_pytorch_originals_parameter_count_and_trains():
+    Net = snnc_compile("samples/cifar10_conv.snn")
+    net = Net()
+    # SpikingFlow's cifar10.Net: 6 convs with bias, 6 batch norms, Linear(4096, 10, bias=False)
+    expected = 3 * 256 * 9 + 256 + 5 * (256 * 256 * 9 + 256) + 6 * 2 * 256 + 4096 * 10
+    assert sum(p.numel() for p in net.parameters()) == expected == 3_001_600
+    net.steps = 2  # a short run keeps the test fast; the sample runs 50 steps
+    rate = net(torch.rand(2, 3, 32, 32))
+    assert rate.shape == (2, 10)
+    rate.sum().backward()
+    assert net.connection("spk->c1").weight.grad is not None
+
+
+def test_readouts_and_monitors(tmp_path):
+    path = tmp_path / "r.snn"
+    path.write_text(net(f"steps = {T}\ninput i[{N}]\npopulation p[{N}] = LIF\n"
+                        "connect i -> p\nmonitor p.spikes, p.v\nreadout p = v_max", "r"))
+    model = snnc_compile(path)()
+    x = torch.rand(T, B, N) * 2
+    v_max = model(x)
+    assert model.monitors["p.spikes"].shape == (T, B, N)
+    assert torch.equal(v_max, model.monitors["p.v"].amax(0))
