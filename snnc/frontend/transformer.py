@@ -102,26 +102,17 @@ class ToAst(Transformer):
         keyword, operand = children
         return ast.Unary("not", operand, pos=self._tpos(keyword))
 
-    def _fold_left(self, children):
-        left = children[0]
-        for op, right in zip(children[1::2], children[2::2], strict=True):
-            left = ast.Binary(str(op), left, right, pos=left.pos)
-        return left
-
-    binary = _fold_left
-    compare = _fold_left
-
-    def _chain(self, op: str, children):
-        left = children[0]
-        for right in children[1:]:
-            left = ast.Binary(op, left, right, pos=left.pos)
-        return left
+    def binary(self, children):
+        left, op, right = children
+        return ast.Binary(str(op), left, right, pos=left.pos)
 
     def or_(self, children):
-        return self._chain("or", children)
+        left, right = children
+        return ast.Binary("or", left, right, pos=left.pos)
 
     def and_(self, children):
-        return self._chain("and", children)
+        left, right = children
+        return ast.Binary("and", left, right, pos=left.pos)
 
     # -------------------------------------------------------------- neurons
     def param_decl(self, children):
