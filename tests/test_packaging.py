@@ -23,6 +23,7 @@ def test_wheel_ships_grammar_stdlib_and_entry_point(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "snnc/grammar/snn.lark" in names
     assert "snnc/stdlib/neurons.snn" in names
+    assert "snnc/templates/softbp/network.py.j2" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "snnc = snnc.cli:run" in zipfile.ZipFile(wheel).read(entry).decode()
 
