@@ -169,3 +169,53 @@ def test_readouts_and_monitors(tmp_path):
     v_max = model(x)
     assert model.monitors["p.spikes"].shape == (T, B, N)
     assert torch.equal(v_max, model.monitors["p.v"].amax(0))
+
+
+sj_layer = pytest.importorskip("spikingjelly.activation_based.layer")
+
+
+def two_populations(tmp_path, clause: str, readout: str = "") -> torch.nn.Module:
+    """i -> a (IF) -> b (IF) with `clause` on a -> b; forward returns b's spikes or readout."""
+    path = tmp_path / "two.snn"
+    path.write_text(net(f"steps = {T}\ninput i[{N}]\npopulation a[{N}] = IF\n"
+                        f"population b[{N}] = IF\nconnect i -> a\nconnect a -> b {clause}\n"
+                        f"monitor a.spikes\n{readout}", "two"))
+    return snnc_compile(path)().double()
+
+
+def test_filter_synapse_matches_spikingjelly_synapse_filter(tmp_path):
+    for learnable in (False, True):
+        ours = two_populations(tmp_path, f"via filter(tau = 5.0, learnable = "
+                                         f"{str(learnable).lower()})")
+        x = (torch.rand(T, B, N, dtype=torch.float64) * 1.5).requires_grad_()
+        out = ours(x)
+        a = ours.monitors["a.spikes"].detach().requires_grad_()
+        sj_filter = sj_layer.SynapseFilter(tau=5.0, learnable=learnable, step_mode="m").double()
+        sj_if = sj_neuron.IFNode(step_mode="m").double()
+        ref = sj_if(sj_filter(a))
+        assert torch.equal(out, ref)
+        (out.sum()).backward()
+        ref.sum().backward()
+        if learnable:
+            w = ours.connection("a->b").synapse.w
+            torch.testing.assert_close(w.grad, sj_filter.w.grad, rtol=1e-6, atol=1e-9)
+
+
+def test_delay_matches_spikingjelly_delay(tmp_path):
+    ours = two_populations(tmp_path, "delay 3")
+    x = torch.rand(T, B, N, dtype=torch.float64) * 1.5
+    out = ours(x)
+    a = ours.monitors["a.spikes"]
+    ref = sj_neuron.IFNode(step_mode="m").double()(
+        sj_layer.Delay(3, step_mode="m")(a))
+    assert torch.equal(out, ref)
+
+
+def test_voting_readout_matches_spikingjelly_voting_layer(tmp_path):
+    path = tmp_path / "v.snn"
+    path.write_text(net(f"steps = {T}\ninput i[12]\npopulation p[12] = IF\nconnect i -> p\n"
+                        "monitor p.spikes\nreadout p = voting(4)", "v"))
+    ours = snnc_compile(path)()
+    votes = ours(torch.rand(T, B, 12) * 1.5)
+    ref = sj_layer.VotingLayer(4, step_mode="m")(ours.monitors["p.spikes"]).mean(0)
+    torch.testing.assert_close(votes, ref)

@@ -18,6 +18,7 @@ NAME = "softbp"
 SUPPORTED_OPS = frozenset({"dense", "sparse", "one_to_one", "conv1d", "conv2d", "maxpool",
                            "avgpool", "flatten", "batchnorm", "dropout", "scale", "noise",
                            "channel_maxpool"})
+SUPPORTED_SYNAPSES = frozenset({"exp_current", "exp_decay_current", "filter", "spike_current"})
 _ENCODERS = {"poisson": "Poisson", "constant": "Constant", "latency": "Latency",
              "periodic": "Periodic"}
 
@@ -25,7 +26,7 @@ _ENCODERS = {"poisson": "Poisson", "constant": "Constant", "latency": "Latency",
 def context(graph: nx.MultiDiGraph, version: str) -> dict:
     _check_supported(graph)
     pops = populations(graph)
-    nodes = {name: graph.nodes[name]["node"] for name in graph.graph["schedule"]}
+    nodes = {name: graph.nodes[name]["node"] for name in _layer_order(graph)}
     return {
         "header": header(graph, NAME, version),
         "network": graph.graph["name"],
@@ -44,6 +45,18 @@ def context(graph: nx.MultiDiGraph, version: str) -> dict:
     }
 
 
+def _layer_order(graph: nx.MultiDiGraph) -> list[str]:
+    """Whole sequences are computed one node at a time, so every source comes first,
+    delayed or not (the schedule orders only same-step dependencies)."""
+    order = nx.DiGraph()
+    order.add_nodes_from(graph.graph["schedule"])
+    order.add_edges_from((u, v) for u, v in graph.edges())
+    for name, data in graph.nodes(data=True):
+        if isinstance(data["node"], Encoder) and data["node"].source:
+            order.add_edge(data["node"].source, name)
+    return list(nx.lexicographical_topological_sort(order))
+
+
 def _check_supported(graph: nx.MultiDiGraph) -> None:
     for pop in populations(graph):
         if pop.event_driven:
@@ -57,9 +70,10 @@ def _check_supported(graph: nx.MultiDiGraph) -> None:
         for op in conn.ops:
             if op.kind not in SUPPORTED_OPS:
                 raise SnnError(f"the softbp backend does not run `{op.kind}` yet", op.pos)
-        if conn.synapse or conn.rule or not isinstance(conn.delay, int):
-            raise SnnError(f"the softbp backend does not run synapses, plasticity or random "
-                           f"delays yet (connection '{conn.name}')", conn.pos)
+        if (conn.synapse and conn.synapse.kind not in SUPPORTED_SYNAPSES) or conn.rule \
+                or not isinstance(conn.delay, int):
+            raise SnnError(f"the softbp backend does not run stp synapses, plasticity or "
+                           f"random delays yet (connection '{conn.name}')", conn.pos)
     same_step_free = nx.DiGraph((c.src, c.dst) for c in connections(graph))
     if not nx.is_directed_acyclic_graph(same_step_free):
         cycle = " -> ".join(u for u, _ in nx.find_cycle(same_step_free))
@@ -93,8 +107,12 @@ def _connection(conn: Connection) -> dict:
     ops = [f"rt.op({op.kind!r}, {literal(op.in_shape)}, {literal(op.out_shape)}"
            + "".join(f", {k}={literal(v)}" for k, v in op.params.items()) + ")"
            for op in conn.ops]
+    synapse = None
+    if conn.synapse is not None:
+        synapse = f"rt.synapse({conn.synapse.kind!r}" + "".join(
+            f", {k}={literal(v)}" for k, v in conn.synapse.params.items()) + ")"
     return {"name": conn.name, "ops": ops, "out_shape": literal(conn.out_shape),
-            "delay": conn.delay}
+            "delay": conn.delay, "synapse": synapse}
 
 
 def _forward(graph: nx.MultiDiGraph, nodes: dict) -> list[str]:

@@ -30,12 +30,13 @@ from snnc.runtime.ops import (
 )
 from snnc.runtime.population import Population
 from snnc.runtime.surrogates import heaviside, spike
+from snnc.runtime.synapses import synapse
 
 __all__ = [
     "ChannelMaxPool", "Connection", "Dropout", "Network", "Noise", "Normal", "OneToOne",
     "Population", "Scale", "SparseLinear", "Uniform", "clamp", "delay_sequence", "encoders",
     "fill", "heaviside", "init_weight", "logical_and", "logical_not", "logical_or", "maximum",
-    "minimum", "op", "readouts", "seeded", "spike", "truth", "where", "blend",
+    "minimum", "op", "readouts", "seeded", "spike", "synapse", "truth", "where", "blend",
 ]
 
 

@@ -101,15 +101,16 @@ class ChannelMaxPool(nn.Module):
 
 
 class Connection(nn.Module):
-    """SRC's output sequence -> DST's input current sequence: ops, then the delay."""
+    """SRC's output sequence -> DST's input current sequence: ops, delay, synapse."""
 
     def __init__(self, name: str, ops: list[nn.Module], out_shape: tuple[int, ...],
-                 delay: int = 0):
+                 delay: int = 0, synapse: nn.Module | None = None):
         super().__init__()
         self.name = name
         self.ops = nn.Sequential(*ops)
         self.out_shape = tuple(out_shape)
         self.delay = int(delay)
+        self.synapse = synapse
 
     @property
     def weight(self) -> torch.Tensor:
@@ -124,8 +125,8 @@ class Connection(nn.Module):
         x = seq.reshape(steps * batch, *seq.shape[2:])
         for op in self.ops:
             x = op(x, steps) if isinstance(op, StepAware) else op(x)
-        out = x.reshape(steps, batch, *self.out_shape)
-        return delay_sequence(out, self.delay)
+        out = delay_sequence(x.reshape(steps, batch, *self.out_shape), self.delay)
+        return self.synapse(out) if self.synapse is not None else out
 
 
 def delay_sequence(seq: torch.Tensor, delay: int) -> torch.Tensor:

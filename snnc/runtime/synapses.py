@@ -1,0 +1,80 @@
+"""Synapses: how a connection's weighted spikes become the target's current, over T steps.
+
+Each takes the connection's current sequence [T, B, *shape] (after ops and delay)
+and returns the synaptic current sequence.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class _Sequential(nn.Module):
+    """A synapse with one state carried from step to step within a run; subclasses
+    define `step(x, i) -> i`."""
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        current = torch.zeros_like(seq[0])
+        out = []
+        for x in seq:
+            current = self.step(x, current)
+            out.append(current)
+        return torch.stack(out)
+
+
+class ExpCurrent(_Sequential):
+    """The current decays with tau (exactly, per step) and jumps by the weighted spikes:
+    the synapse of the Vogels-Abbott CUBA benchmark."""
+
+    def __init__(self, tau: float):
+        super().__init__()
+        self.decay = math.exp(-1.0 / tau)
+
+    def step(self, x, i):
+        return i * self.decay + x
+
+
+class ExpDecayCurrent(_Sequential):
+    """SpikingFlow's ExpDecayCurrent: set to `amplitude` where a spike arrives, else decays."""
+
+    def __init__(self, tau: float, amplitude: float):
+        super().__init__()
+        self.decay, self.amplitude = math.exp(-1.0 / tau), amplitude
+
+    def step(self, x, i):
+        return torch.where(x != 0, torch.full_like(i, self.amplitude), i * self.decay)
+
+
+class Filter(_Sequential):
+    """SpikingJelly's SynapseFilter: I = I - (1 - S) I / tau + S, tau optionally learnable
+    (as 1/tau = sigmoid(w), so it stays above 1)."""
+
+    def __init__(self, tau: float, learnable: bool = False):
+        super().__init__()
+        self.tau = tau
+        self.w = nn.Parameter(torch.tensor(-math.log(tau - 1.0))) if learnable else None
+
+    def step(self, x, i):
+        inv_tau = self.w.sigmoid() if self.w is not None else 1.0 / self.tau
+        return i - (1.0 - x) * i * inv_tau + x
+
+
+class SpikeCurrent(nn.Module):
+    """SpikingFlow's spike current: the weighted spikes times `amplitude`."""
+
+    def __init__(self, amplitude: float):
+        super().__init__()
+        self.amplitude = amplitude
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        return seq * self.amplitude
+
+
+SYNAPSES = {"exp_current": ExpCurrent, "exp_decay_current": ExpDecayCurrent, "filter": Filter,
+            "spike_current": SpikeCurrent}
+
+
+def synapse(kind: str, **params) -> nn.Module:
+    return SYNAPSES[kind](**params)
