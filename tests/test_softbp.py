@@ -219,3 +219,28 @@ def test_voting_readout_matches_spikingjelly_voting_layer(tmp_path):
     votes = ours(torch.rand(T, B, 12) * 1.5)
     ref = sj_layer.VotingLayer(4, step_mode="m")(ours.monitors["p.spikes"]).mean(0)
     torch.testing.assert_close(votes, ref)
+
+
+def _compiled_matches(tmp_path, backend: str) -> None:
+    path = tmp_path / "c.snn"
+    path.write_text(net("steps = 4\ninput i[8]\npopulation a[16] = LIF(surrogate = atan())\n"
+                        "population b[4] = PLIF\nconnect i -> a : dense\nconnect a -> b : dense\n"
+                        "readout b = rate", "c"))
+    model = snnc_compile(path)()
+    x = torch.rand(3, 8) * 2
+    reference = model(x)
+    model.reset()
+    compiled = torch.compile(model, backend=backend)
+    out = compiled(x)
+    assert torch.equal(out, reference)
+    out.sum().backward()
+    assert model.populations["b"].learnable["w"].grad is not None
+
+
+def test_torch_compile_traces_the_generated_module(tmp_path):
+    _compiled_matches(tmp_path, "eager")  # dynamo's graph capture, without code generation
+
+
+@pytest.mark.slow
+def test_torch_compile_inductor(tmp_path):
+    _compiled_matches(tmp_path, "inductor")
