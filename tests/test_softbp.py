@@ -172,6 +172,7 @@ def test_readouts_and_monitors(tmp_path):
 
 
 sj_layer = pytest.importorskip("spikingjelly.activation_based.layer")
+sj_ilc = pytest.importorskip("spikingjelly.activation_based.neuron.inter_layer_connection")
 
 
 def two_populations(tmp_path, clause: str, readout: str = "") -> torch.nn.Module:
@@ -244,3 +245,29 @@ def test_torch_compile_traces_the_generated_module(tmp_path):
 @pytest.mark.slow
 def test_torch_compile_inductor(tmp_path):
     _compiled_matches(tmp_path, "inductor")
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    ("ILCIF(dec_pop_dim = 4, surrogate = rect(width = 1.0))",
+     lambda: sj_ilc.ILCIFNode(act_dim=3, dec_pop_dim=4)),
+    ("ILCLIF(dec_pop_dim = 4, v_decay = 0.6, surrogate = rect(width = 1.0))",
+     lambda: sj_ilc.ILCLIFNode(act_dim=3, dec_pop_dim=4, v_decay=0.6)),
+    ("ILCCubaLIF(dec_pop_dim = 4, surrogate = rect(width = 1.0))",
+     lambda: sj_ilc.ILCCUBALIFNode(act_dim=3, dec_pop_dim=4)),
+])
+def test_ilc_neurons_match_spikingjelly(tmp_path, ours, theirs):
+    path = tmp_path / "ilc.snn"
+    path.write_text(net(f"steps = {T}\ninput i[12]\npopulation p[12] = {ours}\nconnect i -> p"))
+    model = snnc_compile(path)().double()
+    reference = theirs().double()
+    reference.conn.load_state_dict(model.populations["p"].feedback.state_dict())
+    x = (torch.rand(T, B, 12, dtype=torch.float64) * 1.2).requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    spikes, ref = model(x), reference(x2.clone())
+    assert spikes.sum() > 0
+    assert torch.equal(spikes, ref)
+    spikes.sum().backward()
+    ref.sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(model.populations["p"].feedback.weight.grad,
+                               reference.conn.weight.grad, rtol=1e-6, atol=1e-9)

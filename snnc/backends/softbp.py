@@ -63,9 +63,6 @@ def _check_supported(graph: nx.MultiDiGraph) -> None:
             raise SnnError(f"the softbp backend cannot run {pop.model.name} (population "
                            f"'{pop.name}')", pop.pos,
                            f"{pop.model.name} runs on the event backend: --backend event")
-        if pop.feedback_group:
-            raise SnnError(f"the softbp backend does not run ILC feedback yet ({pop.model.name},"
-                           f" population '{pop.name}')", pop.pos)
     for conn in connections(graph):
         for op in conn.ops:
             if op.kind not in SUPPORTED_OPS:
@@ -91,7 +88,8 @@ def _population(pop) -> dict:
                                           for s, v in pop.state_init.items()) + "}",
             "learnable": "{" + ", ".join(f"{k!r}: {literal(v)}"
                                          for k, v in pop.learnable.items()) + "}",
-            "refractory": pop.refractory, "model": pop.model.name}
+            "refractory": pop.refractory, "feedback_group": pop.feedback_group,
+            "model": pop.model.name}
 
 
 def _encoder(enc: Encoder) -> dict:

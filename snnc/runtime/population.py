@@ -6,6 +6,7 @@ refractory period, and runs the step over all T steps of a sequence.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import torch
@@ -17,7 +18,7 @@ from snnc.runtime.init import fill
 class Population(nn.Module):
     def __init__(self, name: str, step: Callable, shape: tuple[int, ...],
                  state_init: Mapping[str, object], learnable: Mapping[str, float] | None = None,
-                 refractory: int = 0):
+                 refractory: int = 0, feedback_group: int | None = None):
         super().__init__()
         self.name = name
         self.step = step
@@ -31,6 +32,13 @@ class Population(nn.Module):
         self.countdown: torch.Tensor | None = None  # refractory steps left
         self.record: tuple[str, ...] = ()           # states to keep at every step
         self.recorded: dict[str, torch.Tensor] = {}
+        # ILC (SpikingJelly's inter-layer connection): this step's spikes, viewed as
+        # [features, group], pass through a grouped conv1d into the next step's input.
+        self.feedback = None
+        if feedback_group:
+            features = math.prod(self.shape) // feedback_group
+            self.feedback = nn.Conv1d(features, features * feedback_group, feedback_group,
+                                      groups=features)
 
     def reset(self) -> None:
         """Back to the initial state: the next call starts a new run."""
@@ -70,8 +78,13 @@ class Population(nn.Module):
         """[T, B, *shape] input current -> [T, B, *shape] spikes; the states named in
         `record` are kept in `recorded` as [T, B, *shape]."""
         spikes, kept = [], {name: [] for name in self.record}
+        carried = None  # ILC feedback from the previous step
         for x_t in x_seq:
-            spikes.append(self.single_step(x_t))
+            spike = self.single_step(x_t if carried is None else x_t + carried)
+            spikes.append(spike)
+            if self.feedback is not None:
+                grouped = spike.reshape(-1, self.feedback.in_channels, self.feedback.kernel_size[0])
+                carried = self.feedback(grouped).view(spike.shape)
             for name in self.record:
                 kept[name].append(self.states[name])
         self.recorded = {name: torch.stack(values) for name, values in kept.items()}
