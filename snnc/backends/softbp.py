@@ -26,7 +26,9 @@ _ENCODERS = {"poisson": "Poisson", "constant": "Constant", "latency": "Latency",
 def context(graph: nx.MultiDiGraph, version: str) -> dict:
     _check_supported(graph)
     pops = populations(graph)
-    nodes = {name: graph.nodes[name]["node"] for name in _layer_order(graph)}
+    order = _layer_order(graph)
+    recurrent = order is None
+    nodes = {name: graph.nodes[name]["node"] for name in (order or graph.graph["schedule"])}
     return {
         "header": header(graph, NAME, version),
         "network": graph.graph["name"],
@@ -39,21 +41,24 @@ def context(graph: nx.MultiDiGraph, version: str) -> dict:
         "populations": [_population(p) for p in pops],
         "encoders": [_encoder(n) for n in nodes.values() if isinstance(n, Encoder)],
         "connections": [_connection(c) for c in connections(graph)],
-        "forward": _forward(graph, nodes),
+        "forward": _forward_steps(graph, nodes) if recurrent else _forward(graph, nodes),
         "monitors": [(m.key, m.target, m.var) for m in graph.graph["monitors"]],
         "readout": _readout(graph),
     }
 
 
-def _layer_order(graph: nx.MultiDiGraph) -> list[str]:
+def _layer_order(graph: nx.MultiDiGraph) -> list[str] | None:
     """Whole sequences are computed one node at a time, so every source comes first,
-    delayed or not (the schedule orders only same-step dependencies)."""
+    delayed or not (the schedule orders only same-step dependencies). None when the
+    network is recurrent: then it runs step by step in schedule order."""
     order = nx.DiGraph()
     order.add_nodes_from(graph.graph["schedule"])
     order.add_edges_from((u, v) for u, v in graph.edges())
     for name, data in graph.nodes(data=True):
         if isinstance(data["node"], Encoder) and data["node"].source:
             order.add_edge(data["node"].source, name)
+    if not nx.is_directed_acyclic_graph(order):
+        return None
     return list(nx.lexicographical_topological_sort(order))
 
 
@@ -71,10 +76,6 @@ def _check_supported(graph: nx.MultiDiGraph) -> None:
                 or not isinstance(conn.delay, int):
             raise SnnError(f"the softbp backend does not run stp synapses, plasticity or "
                            f"random delays yet (connection '{conn.name}')", conn.pos)
-    same_step_free = nx.DiGraph((c.src, c.dst) for c in connections(graph))
-    if not nx.is_directed_acyclic_graph(same_step_free):
-        cycle = " -> ".join(u for u, _ in nx.find_cycle(same_step_free))
-        raise SnnError(f"the softbp backend does not run recurrent networks yet ({cycle})")
     for node in graph.graph["schedule"]:
         enc = graph.nodes[node]["node"]
         if isinstance(enc, Encoder) and enc.spec.kind not in _ENCODERS:
@@ -132,10 +133,36 @@ def _forward(graph: nx.MultiDiGraph, nodes: dict) -> list[str]:
     return lines
 
 
+def _forward_steps(graph: nx.MultiDiGraph, nodes: dict) -> list[str]:
+    """A recurrent network: encoders over all T first, then one loop over the steps that
+    updates the populations in schedule order (a delayed source reads an earlier step)."""
+    lines = []
+    pops = [n for n in nodes.values() if n.kind == "population"]
+    for name, node in nodes.items():
+        if node.kind == "encoder":
+            source = f"s_{node.source}" if node.source else "None"
+            lines.append(f"s_{name} = self.encoders[{name!r}]({source}, steps, batch, like)")
+    lines.append("sent = {" + ", ".join(f"{p.name!r}: []" for p in pops) + "}")
+    lines.append("for t in range(steps):")
+    for pop in pops:
+        parts = [f"self.connections[{c.name!r}].at("
+                 + (f"sent[{c.src!r}]" if nodes[c.src].kind == "population" else f"s_{c.src}")
+                 + ", t, like)" for c in connections(graph) if c.dst == pop.name]
+        current = " + ".join(parts) or f"like.new_zeros(batch, *{literal(pop.shape)})"
+        lines.append(f"    sent[{pop.name!r}].append("
+                     f"self.populations[{pop.name!r}].single_step({current}))")
+    for pop in pops:
+        lines.append(f"s_{pop.name} = torch.stack(sent[{pop.name!r}])")
+        lines.append(f"self.populations[{pop.name!r}].finish()")
+    return lines
+
+
 def _readout(graph: nx.MultiDiGraph) -> dict:
     readout = graph.graph["readout"]
     if readout is None:
-        ends = [p.name for p in populations(graph) if graph.out_degree(p.name) == 0]
+        # LANGUAGE.md §4.6; when every population feeds another, all of them
+        ends = [p.name for p in populations(graph) if graph.out_degree(p.name) == 0] \
+            or [p.name for p in populations(graph)]
         return {"kind": "spikes", "targets": ends, "uses_v": False}
     kind = readout.spec.kind
     args = ", ".join(literal(v) for v in readout.spec.params.values())

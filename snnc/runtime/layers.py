@@ -21,13 +21,18 @@ class Dropout(StepAware):
     def __init__(self, p: float):
         super().__init__()
         self.p = p
+        self.reset()
+
+    def reset(self) -> None:
+        self.keep = None  # this run's mask, drawn at its first step
 
     def forward(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
         per_step = x.view(steps, -1, *x.shape[1:])
-        keep = torch.empty_like(per_step[:1]).bernoulli_(1 - self.p) / (1 - self.p)
-        return (per_step * keep).view_as(x)
+        if self.keep is None or self.keep.shape[1:] != per_step.shape[1:]:
+            self.keep = torch.empty_like(per_step[:1]).bernoulli_(1 - self.p) / (1 - self.p)
+        return (per_step * self.keep).view_as(x)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -127,6 +132,19 @@ class Connection(nn.Module):
             x = op(x, steps) if isinstance(op, StepAware) else op(x)
         out = delay_sequence(x.reshape(steps, batch, *self.out_shape), self.delay)
         return self.synapse(out) if self.synapse is not None else out
+
+    def at(self, source, t: int, like: torch.Tensor) -> torch.Tensor:
+        """Step mode: the current delivered at step t, from what the source sent at
+        t - delay. `source` is a [T, B, ...] tensor or the list of the source's steps so far;
+        `like` is any [T, B, ...] tensor of the run (for batch, dtype and device)."""
+        index = t - self.delay
+        if index < 0:
+            x = like.new_zeros(like.shape[1], *self.out_shape)
+        else:
+            x = source[index]
+            for op in self.ops:
+                x = op(x, 1) if isinstance(op, StepAware) else op(x)
+        return self.synapse.single_step(x) if self.synapse is not None else x
 
 
 def delay_sequence(seq: torch.Tensor, delay: int) -> torch.Tensor:

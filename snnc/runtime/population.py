@@ -28,10 +28,8 @@ class Population(nn.Module):
         self.refractory = int(refractory)
         self.learnable = nn.ParameterDict(
             {k: nn.Parameter(torch.tensor(float(v))) for k, v in (learnable or {}).items()})
-        self.states: dict[str, torch.Tensor] | None = None
-        self.countdown: torch.Tensor | None = None  # refractory steps left
         self.record: tuple[str, ...] = ()           # states to keep at every step
-        self.recorded: dict[str, torch.Tensor] = {}
+        self.reset()
         # ILC (SpikingJelly's inter-layer connection): this step's spikes, viewed as
         # [features, group], pass through a grouped conv1d into the next step's input.
         self.feedback = None
@@ -44,6 +42,8 @@ class Population(nn.Module):
         """Back to the initial state: the next call starts a new run."""
         self.states = None
         self.countdown = None
+        self.carried = None   # ILC feedback for the next step
+        self.kept = {}        # recordings of this run, per step
         self.recorded = {}
 
     def _init_states(self, like: torch.Tensor) -> None:
@@ -54,13 +54,22 @@ class Population(nn.Module):
             self.countdown = torch.zeros_like(like)
 
     def single_step(self, x: torch.Tensor) -> torch.Tensor:
+        """One step: input current [B, *shape] -> spikes; states, feedback and recordings
+        carry over to the next call until reset()."""
         if self.states is None:
             self._init_states(x)
+        if self.carried is not None:
+            x = x + self.carried
         before = self.states
         spike, after = self.step(x, *before.values(), *self.learnable.values())
         if self.refractory:
             spike, after = self._refractory(spike, before, after)
         self.states = dict(zip(self.state_names, after, strict=True))
+        if self.feedback is not None:
+            grouped = spike.reshape(-1, self.feedback.in_channels, self.feedback.kernel_size[0])
+            self.carried = self.feedback(grouped).view(spike.shape)
+        for name in self.record:
+            self.kept.setdefault(name, []).append(self.states[name])
         return spike
 
     def _refractory(self, spike, before, after):
@@ -74,21 +83,17 @@ class Population(nn.Module):
                                      self.countdown - 1)
         return spike, after
 
+    def finish(self) -> None:
+        """Stack this run's recordings into `recorded` ([T, B, *shape] each)."""
+        self.recorded = {name: torch.stack(values) for name, values in self.kept.items()}
+        self.kept = {}
+
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         """[T, B, *shape] input current -> [T, B, *shape] spikes; the states named in
-        `record` are kept in `recorded` as [T, B, *shape]."""
-        spikes, kept = [], {name: [] for name in self.record}
-        carried = None  # ILC feedback from the previous step
-        for x_t in x_seq:
-            spike = self.single_step(x_t if carried is None else x_t + carried)
-            spikes.append(spike)
-            if self.feedback is not None:
-                grouped = spike.reshape(-1, self.feedback.in_channels, self.feedback.kernel_size[0])
-                carried = self.feedback(grouped).view(spike.shape)
-            for name in self.record:
-                kept[name].append(self.states[name])
-        self.recorded = {name: torch.stack(values) for name, values in kept.items()}
-        return torch.stack(spikes)
+        `record` are kept in `recorded`."""
+        spikes = torch.stack([self.single_step(x_t) for x_t in x_seq])
+        self.finish()
+        return spikes
 
     def extra_repr(self) -> str:
         return f"{self.name}: {list(self.shape)}, states {', '.join(self.state_names)}"

@@ -15,6 +15,19 @@ class _Sequential(nn.Module):
     """A synapse with one state carried from step to step within a run; subclasses
     define `step(x, i) -> i`."""
 
+    def __init__(self):
+        super().__init__()
+        self.reset()
+
+    def reset(self) -> None:
+        self.current = None
+
+    def single_step(self, x: torch.Tensor) -> torch.Tensor:
+        """Step mode: this step's current, the state kept until reset()."""
+        previous = torch.zeros_like(x) if self.current is None else self.current
+        self.current = self.step(x, previous)
+        return self.current
+
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         current = torch.zeros_like(seq[0])
         out = []
@@ -70,6 +83,8 @@ class SpikeCurrent(nn.Module):
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         return seq * self.amplitude
+
+    single_step = forward
 
 
 SYNAPSES = {"exp_current": ExpCurrent, "exp_decay_current": ExpDecayCurrent, "filter": Filter,
