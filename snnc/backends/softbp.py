@@ -17,7 +17,7 @@ NAME = "softbp"
 # Ops snnc.runtime.factory builds (tests keep the two in step).
 SUPPORTED_OPS = frozenset({"dense", "sparse", "one_to_one", "conv1d", "conv2d", "maxpool",
                            "avgpool", "flatten", "batchnorm", "dropout", "scale", "noise",
-                           "channel_maxpool"})
+                           "channel_maxpool", "dct", "axat"})
 SUPPORTED_SYNAPSES = frozenset({"exp_current", "exp_decay_current", "filter", "spike_current"})
 _ENCODERS = {"poisson": "Poisson", "constant": "Constant", "latency": "Latency",
              "periodic": "Periodic"}

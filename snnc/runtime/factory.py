@@ -4,7 +4,16 @@ from __future__ import annotations
 from torch import nn
 
 from snnc.runtime.init import init_weight
-from snnc.runtime.layers import ChannelMaxPool, Dropout, Noise, OneToOne, Scale, SparseLinear
+from snnc.runtime.layers import (
+    AXAT,
+    DCT,
+    ChannelMaxPool,
+    Dropout,
+    Noise,
+    OneToOne,
+    Scale,
+    SparseLinear,
+)
 
 Shape = tuple[int, ...]
 
@@ -60,4 +69,6 @@ _BUILDERS = {
     "scale": lambda i, o, c: Scale(c),
     "noise": lambda i, o, std: Noise(std),
     "channel_maxpool": lambda i, o, k: ChannelMaxPool(k),
+    "dct": lambda i, o, k: DCT(i[-2], i[-1], k),
+    "axat": lambda i, o, out=None: AXAT(i[-1], o[-1]),
 }

@@ -105,6 +105,39 @@ class ChannelMaxPool(nn.Module):
         return pooled.transpose(1, 2).reshape(n, -1, *x.shape[2:])
 
 
+class AXAT(nn.Module):
+    """SpikingFlow's AXAT: Y = A X Aᵀ on the last two axes, A learnable [out, in]."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight @ x @ self.weight.t()
+
+
+def dct_matrix(size: int, block: int) -> torch.Tensor:
+    """Block-diagonal orthonormal DCT-II of `block`×`block` blocks along an axis of `size`."""
+    u = torch.arange(block, dtype=torch.float64).view(-1, 1)
+    pos = torch.arange(block, dtype=torch.float64).view(1, -1)
+    basis = torch.cos(torch.pi * (2 * pos + 1) * u / (2 * block)) * (2.0 / block) ** 0.5
+    basis[0] /= 2 ** 0.5
+    return torch.block_diag(*[basis] * (size // block)).float()
+
+
+class DCT(nn.Module):
+    """SpikingFlow's DCT: a blockwise DCT of the last two axes (an AXAT with fixed A)."""
+
+    def __init__(self, rows: int, cols: int, k: int):
+        super().__init__()
+        self.register_buffer("rows", dct_matrix(rows, k), persistent=False)
+        self.register_buffer("cols", dct_matrix(cols, k), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rows.to(x.dtype) @ x @ self.cols.to(x.dtype).t()
+
+
 class Connection(nn.Module):
     """SRC's output sequence -> DST's input current sequence: ops, delay, synapse."""
 

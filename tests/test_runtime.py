@@ -1,0 +1,120 @@
+"""The runtime that generated code calls: ops, encoders, readouts, surrogates."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from conftest import net
+from snnc.backends.softbp import SUPPORTED_OPS, SUPPORTED_SYNAPSES
+from snnc.compiler import compile as snnc_compile
+from snnc.runtime import encoders, readouts
+from snnc.runtime.factory import _BUILDERS
+from snnc.runtime.layers import dct_matrix
+from snnc.runtime.surrogates import GRADIENTS, spike
+from snnc.runtime.synapses import SYNAPSES
+
+
+def test_backend_and_runtime_agree_on_what_exists():
+    assert SUPPORTED_OPS == set(_BUILDERS)
+    assert SUPPORTED_SYNAPSES == set(SYNAPSES)
+
+
+@pytest.mark.parametrize("source, target, pipeline", [
+    ("[64]", "[32]", "dense(bias = true, w = uniform(-0.1, 0.1))"),
+    ("[64]", "[32]", "sparse(p = 0.5)"),
+    ("[64]", "[64]", "one_to_one(w = 0.5)"),
+    ("[2, 16]", "[4, 16]", "conv1d(k = 3, pad = 1)"),
+    ("[2, 8, 8]", "[4, 4, 4]", "conv2d | avgpool(2)"),
+    ("[2, 8, 8]", "[2, 4, 4]", "maxpool(2) | batchnorm"),
+    ("[8, 4]", "[4, 4]", "channel_maxpool(2)"),
+    ("[2, 8, 8]", "[2, 8, 8]", "dct(4) | scale(0.5) | noise(0.1)"),
+    ("[3, 6, 6]", "[3, 4, 4]", "axat"),
+    ("[2, 3, 3]", "[18]", "flatten | dropout(0.3)"),
+])
+def test_every_op_runs_forward_and_backward(tmp_path, source, target, pipeline):
+    path = tmp_path / "op.snn"
+    path.write_text(net(f"steps = 3\ninput i{source}\npopulation p{target} = LIF(tau = 1.5)\n"
+                        f"connect i -> p : {pipeline}", "op"))
+    model = snnc_compile(path)()
+    shape = tuple(int(d) for d in source.strip("[]").split(","))
+    x = (torch.rand(2, *shape) * 4).requires_grad_()
+    spikes = model(x)
+    target_shape = tuple(int(d) for d in target.strip("[]").split(","))
+    assert spikes.shape == (3, 2, *target_shape)
+    spikes.sum().backward()
+    assert x.grad is not None
+
+
+def test_sparse_mask_density_and_seed_reproducibility(tmp_path):
+    path = tmp_path / "s.snn"
+    path.write_text(net("seed = 7\ninput i[400]\npopulation p[300] = LIF\n"
+                        "connect i -> p : sparse(p = 0.1)", "s"))
+    Net = snnc_compile(path)
+    a, b = Net(), Net()
+    mask = a.connection("i->p").ops[0].mask
+    assert abs(mask.mean().item() - 0.1) < 0.01
+    assert torch.equal(a.connection("i->p").weight, b.connection("i->p").weight)
+    assert torch.equal(a.connection("i->p").weight != 0, mask.bool())
+
+
+def test_dct_matrix_is_orthonormal_blockwise():
+    d = dct_matrix(8, 4).double()
+    torch.testing.assert_close(d @ d.t(), torch.eye(8, dtype=torch.float64), atol=1e-6,
+                               rtol=0)
+    assert torch.count_nonzero(d[:4, 4:]) == 0
+
+
+def test_latency_encoder_fires_once_earlier_for_larger_values():
+    x = torch.tensor([[1.0, 0.5, 0.0]]).expand(10, 1, 3)
+    out = encoders.Latency(t_max=5)(x, 10, 1, x)
+    assert out.sum(0).tolist() == [[1.0, 1.0, 1.0]]
+    assert out.argmax(0).tolist() == [[0, 2, 4]]
+
+
+def test_periodic_encoder_replays_its_pattern():
+    pattern = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])   # [B=1, P=3, 2]
+    x = pattern.unsqueeze(0).expand(7, *pattern.shape)
+    out = encoders.Periodic()(x, 7, 1, x)
+    assert out.shape == (7, 1, 2)
+    assert torch.equal(out[3], pattern[:, 0]) and torch.equal(out[5], pattern[:, 2])
+
+
+def test_poisson_encoder_rate():
+    torch.manual_seed(0)
+    x = torch.full((2000, 1, 4), 0.3)
+    assert abs(encoders.Poisson()(x, 2000, 1, x).mean().item() - 0.3) < 0.02
+    free = encoders.Poisson(rate=0.05, shape=(100,))(None, 500, 2, x)
+    assert free.shape == (500, 2, 100) and abs(free.mean().item() - 0.05) < 0.005
+
+
+def test_readouts():
+    s = torch.tensor([[0.0, 1.0], [1.0, 1.0], [0.0, 0.0]]).view(3, 1, 2)
+    assert readouts.rate(s).tolist() == [[pytest.approx(1 / 3), pytest.approx(2 / 3)]]
+    assert readouts.count(s).tolist() == [[1.0, 2.0]]
+    assert readouts.first_spike(s).tolist() == [[1.0, 0.0]]
+    assert readouts.first_spike(torch.zeros(4, 1, 1)).tolist() == [[4.0]]
+
+
+@pytest.mark.parametrize("name, params", [("sigmoid", (4.0,)), ("atan", (2.0,)),
+                                          ("piecewise", (1.0, 0.01, 0.5)),
+                                          ("sign_swish", (5.0,)), ("rect", (1.0,))])
+def test_surrogate_gradients_are_their_formulas(name, params):
+    x = torch.linspace(-2, 2, 41, dtype=torch.float64, requires_grad=True)
+    y = spike(x, name, *params)
+    assert torch.equal(y.detach(), (x.detach() >= 0).double())
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, GRADIENTS[name](x.detach(), *params))
+
+
+def test_surrogate_formulas_at_zero():
+    zero = torch.zeros(1, dtype=torch.float64)
+    assert GRADIENTS["sigmoid"](zero, 4.0).item() == pytest.approx(1.0)
+    assert GRADIENTS["atan"](zero, 2.0).item() == pytest.approx(1.0)
+    assert GRADIENTS["sign_swish"](zero, 5.0).item() == pytest.approx(5.0)
+    assert GRADIENTS["rect"](zero, 0.5).item() == pytest.approx(2.0)
+    grad = GRADIENTS["piecewise"](torch.tensor([0.2, 0.9], dtype=torch.float64), 1.0, 0.01, 0.5)
+    assert grad.tolist() == [1.0, 0.01]
+    assert GRADIENTS["atan"](torch.tensor([1.0]), 2.0).item() == pytest.approx(
+        1.0 / (1 + math.pi ** 2), rel=1e-6)
