@@ -118,3 +118,41 @@ def test_surrogate_formulas_at_zero():
     assert grad.tolist() == [1.0, 0.01]
     assert GRADIENTS["atan"](torch.tensor([1.0]), 2.0).item() == pytest.approx(
         1.0 / (1 + math.pi ** 2), rel=1e-6)
+
+
+def test_stp_facilitates_and_depresses_like_tsodyks_markram():
+    from snnc.runtime.synapses import STP
+    stp = STP(v_base=0.2, tau_f=750.0, tau_d=50.0)
+    train = torch.ones(5, 1, 1)                     # five spikes in a row
+    released = stp(train).flatten().tolist()
+    # the first release is v x with v = 0.2 + 0.2 * 0.8 = 0.36 and x = 1
+    assert released[0] == pytest.approx(0.36)
+    assert released[1] < released[0]               # resources used up faster than refilled
+    stp.reset()
+    assert stp(torch.zeros(3, 1, 1)).sum() == 0
+
+
+def _run_synapse_net(tmp_path, recurrent: bool) -> dict:
+    loop = "connect b -> c as loop : scale(0.0) delay 1\n" if recurrent else ""
+    path = tmp_path / f"syn{recurrent}.snn"
+    path.write_text(net("steps = 10\ninput i[6]\npopulation a[6] = IF(v_threshold = 0.5)\n"
+                        "population b[6] = IF\npopulation c[6] = IF(v_threshold = 0.3)\n"
+                        "connect i -> a\nconnect a -> b : dense(w = 0.4) delay 2 via "
+                        "exp_current(tau = 3.0)\nconnect a -> c : one_to_one(w = 0.8) via "
+                        "stp(v_base = 0.3, tau_f = 20, tau_d = 5)\n"
+                        "connect b -> c as bc via filter(tau = 4.0)\n" + loop
+                        + "monitor a.spikes, b.spikes, c.spikes", "syn"))
+    model = snnc_compile(path)()
+    x = torch.rand(10, 2, 6, generator=torch.Generator().manual_seed(0))
+    model(x)
+    return model.monitors
+
+
+def test_layer_and_step_mode_give_the_same_spikes(tmp_path):
+    """The same connections, run layer by layer and (with a harmless delayed loop) step by
+    step, give the same spikes: delays, synapse state and STP are carried the same way."""
+    layer = _run_synapse_net(tmp_path, False)
+    step = _run_synapse_net(tmp_path, True)
+    for key in ("a.spikes", "b.spikes", "c.spikes"):
+        assert torch.equal(layer[key], step[key]), key
+    assert layer["c.spikes"].sum() > 0

@@ -18,7 +18,8 @@ NAME = "softbp"
 SUPPORTED_OPS = frozenset({"dense", "sparse", "one_to_one", "conv1d", "conv2d", "maxpool",
                            "avgpool", "flatten", "batchnorm", "dropout", "scale", "noise",
                            "channel_maxpool", "dct", "axat"})
-SUPPORTED_SYNAPSES = frozenset({"exp_current", "exp_decay_current", "filter", "spike_current"})
+SUPPORTED_SYNAPSES = frozenset({"exp_current", "exp_decay_current", "filter", "spike_current",
+                                "stp"})
 _ENCODERS = {"poisson": "Poisson", "constant": "Constant", "latency": "Latency",
              "periodic": "Periodic"}
 
@@ -74,8 +75,8 @@ def _check_supported(graph: nx.MultiDiGraph) -> None:
                 raise SnnError(f"the softbp backend does not run `{op.kind}` yet", op.pos)
         if (conn.synapse and conn.synapse.kind not in SUPPORTED_SYNAPSES) or conn.rule \
                 or not isinstance(conn.delay, int):
-            raise SnnError(f"the softbp backend does not run stp synapses, plasticity or "
-                           f"random delays yet (connection '{conn.name}')", conn.pos)
+            raise SnnError(f"the softbp backend does not run plasticity or random delays yet "
+                           f"(connection '{conn.name}')", conn.pos)
     for node in graph.graph["schedule"]:
         enc = graph.nodes[node]["node"]
         if isinstance(enc, Encoder) and enc.spec.kind not in _ENCODERS:

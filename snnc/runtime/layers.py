@@ -158,13 +158,20 @@ class Connection(nn.Module):
                 return op.weight
         raise AttributeError(f"connection '{self.name}' has no weights")
 
+    @property
+    def presynaptic(self) -> bool:
+        """Whether the synapse acts on the source's spikes (STP) rather than the current."""
+        return getattr(self.synapse, "presynaptic", False)
+
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        if self.presynaptic:
+            seq = self.synapse(seq)
         steps, batch = seq.shape[:2]
         x = seq.reshape(steps * batch, *seq.shape[2:])
         for op in self.ops:
             x = op(x, steps) if isinstance(op, StepAware) else op(x)
         out = delay_sequence(x.reshape(steps, batch, *self.out_shape), self.delay)
-        return self.synapse(out) if self.synapse is not None else out
+        return self.synapse(out) if self.synapse is not None and not self.presynaptic else out
 
     def at(self, source, t: int, like: torch.Tensor) -> torch.Tensor:
         """Step mode: the current delivered at step t, from what the source sent at
@@ -175,8 +182,12 @@ class Connection(nn.Module):
             x = like.new_zeros(like.shape[1], *self.out_shape)
         else:
             x = source[index]
+            if self.presynaptic:  # called once per step, so the synapse sees every spike once
+                x = self.synapse.single_step(x)
             for op in self.ops:
                 x = op(x, 1) if isinstance(op, StepAware) else op(x)
+        if self.presynaptic:
+            return x
         return self.synapse.single_step(x) if self.synapse is not None else x
 
 

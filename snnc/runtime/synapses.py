@@ -74,6 +74,38 @@ class Filter(_Sequential):
         return i - (1.0 - x) * i * inv_tau + x
 
 
+class STP(nn.Module):
+    """Tsodyks-Markram short-term plasticity on the presynaptic spikes (SpikingFlow's
+    STPTransformer): resources x recover with tau_d, utilisation v relaxes to v_base with
+    tau_f; a spike raises v by v_base (1 - v), releases v x and uses it up. Each step:
+        x += (1 - x) / tau_d;  v += (v_base - v) / tau_f;  v += v_base (1 - v) s
+        out = v x s;  x -= out
+    Applied to the source's spikes before the connection's ops (`presynaptic`)."""
+
+    presynaptic = True
+
+    def __init__(self, v_base: float, tau_f: float, tau_d: float):
+        super().__init__()
+        self.v_base, self.tau_f, self.tau_d = v_base, tau_f, tau_d
+        self.reset()
+
+    def reset(self) -> None:
+        self.x = self.v = None
+
+    def single_step(self, s: torch.Tensor) -> torch.Tensor:
+        if self.x is None:
+            self.x, self.v = torch.ones_like(s), torch.full_like(s, self.v_base)
+        x = self.x + (1.0 - self.x) / self.tau_d
+        v = self.v + (self.v_base - self.v) / self.tau_f
+        v = v + self.v_base * (1.0 - v) * s
+        out = v * x * s
+        self.x, self.v = x - out, v
+        return out
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.single_step(s) for s in seq])
+
+
 class SpikeCurrent(nn.Module):
     """SpikingFlow's spike current: the weighted spikes times `amplitude`."""
 
@@ -88,7 +120,7 @@ class SpikeCurrent(nn.Module):
 
 
 SYNAPSES = {"exp_current": ExpCurrent, "exp_decay_current": ExpDecayCurrent, "filter": Filter,
-            "spike_current": SpikeCurrent}
+            "spike_current": SpikeCurrent, "stp": STP}
 
 
 def synapse(kind: str, **params) -> nn.Module:
