@@ -156,3 +156,33 @@ def test_layer_and_step_mode_give_the_same_spikes(tmp_path):
     for key in ("a.spikes", "b.spikes", "c.spikes"):
         assert torch.equal(layer[key], step[key]), key
     assert layer["c.spikes"].sum() > 0
+
+
+def test_per_synapse_delays_deliver_each_spike_after_its_own_delay(tmp_path):
+    path = tmp_path / "d.snn"
+    path.write_text(net("seed = 3\nsteps = 9\ninput i[5]\npopulation p[4] = IF(v_threshold = 100)\n"
+                        "connect i -> p : dense(w = uniform(0, 1)) delay uniform(1, 3)\n"
+                        "monitor p.v", "d"))
+    model = snnc_compile(path)()
+    x = (torch.rand(9, 2, 5, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    model(x)
+    op = model.connection("i->p").ops[0]
+    assert set(op.delays.unique().tolist()) <= {1, 2, 3} and op.delays.unique().numel() > 1
+    # IF without a spike integrates its input: v(t) = sum over s <= t of the current at s
+    expected = torch.zeros(9, 2, 4)
+    for t in range(9):
+        for d in (1, 2, 3):
+            if t - d >= 0:
+                expected[t] += x[t - d] @ (op.weight * (op.delays == d)).t()
+    torch.testing.assert_close(model.monitors["p.v"], expected.cumsum(0))
+
+
+def test_per_synapse_delays_need_a_dense_sparse_or_one_to_one_op(tmp_path):
+    from snnc.compiler import generate
+    from snnc.errors import SnnError
+    path = tmp_path / "bad.snn"
+    path.write_text(net("input i[2, 8]\npopulation p[4, 8] = IF\n"
+                        "connect i -> p : conv1d(k = 3, pad = 1) delay uniform(1, 3)"))
+    with pytest.raises(SnnError) as info:
+        generate(path)
+    assert info.value.message.startswith("per-synapse delays need")

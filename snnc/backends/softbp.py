@@ -73,10 +73,12 @@ def _check_supported(graph: nx.MultiDiGraph) -> None:
         for op in conn.ops:
             if op.kind not in SUPPORTED_OPS:
                 raise SnnError(f"the softbp backend does not run `{op.kind}` yet", op.pos)
-        if (conn.synapse and conn.synapse.kind not in SUPPORTED_SYNAPSES) or conn.rule \
-                or not isinstance(conn.delay, int):
-            raise SnnError(f"the softbp backend does not run plasticity or random delays yet "
-                           f"(connection '{conn.name}')", conn.pos)
+        if conn.rule is not None:
+            raise SnnError(f"the softbp backend does not run plasticity (connection "
+                           f"'{conn.name}'); the clock backend will", conn.pos)
+        if not isinstance(conn.delay, int) and _per_synapse_op(conn) is None:
+            raise SnnError(f"per-synapse delays need the pipeline's only weighted op to be "
+                           f"dense, sparse or one_to_one (connection '{conn.name}')", conn.pos)
     for node in graph.graph["schedule"]:
         enc = graph.nodes[node]["node"]
         if isinstance(enc, Encoder) and enc.spec.kind not in _ENCODERS:
@@ -103,16 +105,26 @@ def _encoder(enc: Encoder) -> dict:
     return {"name": enc.name, "cls": _ENCODERS[enc.spec.kind], "args": args}
 
 
+def _per_synapse_op(conn: Connection) -> int | None:
+    """The index of the op that carries per-synapse delays, if the pipeline allows them."""
+    weighted = [i for i, op in enumerate(conn.ops) if op.weighted]
+    if len(weighted) == 1 and conn.ops[weighted[0]].kind in ("dense", "sparse", "one_to_one"):
+        return weighted[0]
+    return None
+
+
 def _connection(conn: Connection) -> dict:
+    per_synapse = None if isinstance(conn.delay, int) else _per_synapse_op(conn)
     ops = [f"rt.op({op.kind!r}, {literal(op.in_shape)}, {literal(op.out_shape)}"
-           + "".join(f", {k}={literal(v)}" for k, v in op.params.items()) + ")"
-           for op in conn.ops]
+           + "".join(f", {k}={literal(v)}" for k, v in op.params.items())
+           + (f", delays=({conn.delay.low}, {conn.delay.high})" if i == per_synapse else "")
+           + ")" for i, op in enumerate(conn.ops)]
     synapse = None
     if conn.synapse is not None:
         synapse = f"rt.synapse({conn.synapse.kind!r}" + "".join(
             f", {k}={literal(v)}" for k, v in conn.synapse.params.items()) + ")"
     return {"name": conn.name, "ops": ops, "out_shape": literal(conn.out_shape),
-            "delay": conn.delay, "synapse": synapse}
+            "delay": conn.delay if per_synapse is None else 0, "synapse": synapse}
 
 
 def _forward(graph: nx.MultiDiGraph, nodes: dict) -> list[str]:

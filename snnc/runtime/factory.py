@@ -13,14 +13,18 @@ from snnc.runtime.layers import (
     OneToOne,
     Scale,
     SparseLinear,
+    SynapseDelays,
 )
 
 Shape = tuple[int, ...]
 
 
-def op(kind: str, in_shape: Shape, out_shape: Shape, **p) -> nn.Module:
-    """The nn.Module for one op of a pipeline; inputs arrive as [T·B, *in_shape]."""
-    return _BUILDERS[kind](in_shape, out_shape, **p)
+def op(kind: str, in_shape: Shape, out_shape: Shape, delays: tuple[int, int] | None = None,
+       **p) -> nn.Module:
+    """The nn.Module for one op of a pipeline; inputs arrive as [T·B, *in_shape].
+    `delays`: (low, high) gives each synapse of a weighted op its own delay."""
+    module = _BUILDERS[kind](in_shape, out_shape, **p)
+    return SynapseDelays(module, *delays) if delays else module
 
 
 def _dense(i: Shape, o: Shape, bias: bool, w=None, out=None) -> nn.Module:

@@ -138,6 +138,46 @@ class DCT(nn.Module):
         return self.rows.to(x.dtype) @ x @ self.cols.to(x.dtype).t()
 
 
+class SynapseDelays(StepAware):
+    """A dense, sparse or one-to-one op whose synapses each have their own delay, drawn
+    once from [low, high] (`delay uniform(a, b)`). The inputs of the last `high` steps
+    are kept until reset(), so the op gives the same currents whether a run comes in one
+    call of T steps (layer mode) or T calls of one step (step mode)."""
+
+    def __init__(self, inner: nn.Module, low: int, high: int):
+        super().__init__()
+        self.inner, self.low, self.high = inner, int(low), int(high)
+        self.register_buffer("delays", torch.randint(self.low, self.high + 1,
+                                                     tuple(inner.weight.shape)))
+        self.reset()
+
+    def reset(self) -> None:
+        self.history = None
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.inner.weight
+
+    def _apply(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.inner, OneToOne):
+            return x * weight
+        if isinstance(self.inner, SparseLinear):
+            weight = weight * self.inner.mask
+        return nn.functional.linear(x, weight)
+
+    def forward(self, x: torch.Tensor, steps: int) -> torch.Tensor:
+        per_step = x.view(steps, -1, *x.shape[1:])
+        full = per_step if self.history is None else torch.cat([self.history, per_step])
+        out = 0
+        for d in torch.unique(self.delays).tolist():
+            current = self._apply(full, self.weight * (self.delays == d))
+            out = out + delay_sequence(current, d)[-steps:]
+        self.history = full[-self.high:] if self.high else None
+        bias = getattr(self.inner, "bias", None)
+        out = out + bias if bias is not None else out
+        return out.reshape(steps * per_step.shape[1], *out.shape[2:])
+
+
 class Connection(nn.Module):
     """SRC's output sequence -> DST's input current sequence: ops, delay, synapse."""
 
