@@ -291,3 +291,40 @@ def test_recurrent_network_runs_step_by_step_and_matches_a_hand_loop(tmp_path):
     assert torch.equal(b, torch.stack(sent_b))
     assert torch.equal(model.monitors["a.spikes"], torch.stack(sent_a))
     assert torch.stack(sent_b).sum() > 0
+
+
+def test_refractory_freezes_states_and_silences_the_neuron(tmp_path):
+    path = tmp_path / "ref.snn"
+    path.write_text(net("steps = 10\ninput i[1]\npopulation p[1] = IF(refractory = 3)\n"
+                        "connect i -> p\nmonitor p.v", "ref"))
+    model = snnc_compile(path)()
+    spikes = model(torch.full((10, 1, 1), 0.6)).flatten().tolist()
+    # IF: v = 0.6, 1.2 -> spike at step 1; frozen (v = 0) for steps 2-4; then 0.6, 1.2 again
+    assert spikes == [0, 1, 0, 0, 0, 0, 1, 0, 0, 0]
+    assert model.monitors["p.v"].flatten()[2:5].tolist() == [0.0, 0.0, 0.0]
+
+
+def spikingflow_if(currents: list[float], r: float, v_threshold: float, v_reset: float):
+    """SpikingFlow's clock-driven IFNode (seed 000), written out for one neuron."""
+    v, pending, out = v_reset, False, []
+    for i in currents:
+        spike = pending
+        if spike:
+            v = v_reset
+        v += r * i
+        pending = v >= v_threshold
+        if pending:
+            v = v_threshold
+        v = max(v, v_reset)
+        out.append(float(spike))
+    return out
+
+
+def test_sfif_reproduces_spikingflows_if_node(tmp_path):
+    path = tmp_path / "sf.snn"
+    path.write_text(net("steps = 12\ninput i[1]\npopulation p[1] = SFIF(r = 2.0, v_threshold = 1.0)"
+                        "\nconnect i -> p", "sf"))
+    currents = [0.2, 0.3, 0.1, -0.4, 0.6, 0.0, 0.3, 0.3, 0.3, -1.0, 0.5, 0.5]
+    spikes = snnc_compile(path)()(torch.tensor(currents).view(12, 1, 1)).flatten().tolist()
+    assert spikes == spikingflow_if(currents, 2.0, 1.0, 0.0)
+    assert sum(spikes) >= 2
