@@ -204,12 +204,15 @@ def test_filter_synapse_matches_spikingjelly_synapse_filter(tmp_path):
 
 def test_delay_matches_spikingjelly_delay(tmp_path):
     ours = two_populations(tmp_path, "delay 3")
-    x = torch.rand(T, B, N, dtype=torch.float64) * 1.5
+    x = (torch.rand(T, B, N, dtype=torch.float64) * 1.5).requires_grad_()
     out = ours(x)
-    a = ours.monitors["a.spikes"]
-    ref = sj_neuron.IFNode(step_mode="m").double()(
-        sj_layer.Delay(3, step_mode="m")(a))
+    a = ours.monitors["a.spikes"].detach().requires_grad_()
+    ref = sj_neuron.IFNode(step_mode="m").double()(sj_layer.Delay(3, step_mode="m")(a))
     assert torch.equal(out, ref)
+    # gradients through the delay: ours reach the monitored spikes of `a` the same way
+    ours_grad = torch.autograd.grad(out.sum(), ours.monitors["a.spikes"])[0]
+    (ref_grad,) = torch.autograd.grad(ref.sum(), a)
+    torch.testing.assert_close(ours_grad, ref_grad, rtol=1e-6, atol=1e-9)
 
 
 def test_voting_readout_matches_spikingjelly_voting_layer(tmp_path):
@@ -217,9 +220,14 @@ def test_voting_readout_matches_spikingjelly_voting_layer(tmp_path):
     path.write_text(net(f"steps = {T}\ninput i[12]\npopulation p[12] = IF\nconnect i -> p\n"
                         "monitor p.spikes\nreadout p = voting(4)", "v"))
     ours = snnc_compile(path)()
-    votes = ours(torch.rand(T, B, 12) * 1.5)
-    ref = sj_layer.VotingLayer(4, step_mode="m")(ours.monitors["p.spikes"]).mean(0)
+    votes = ours((torch.rand(T, B, 12) * 1.5).requires_grad_())
+    spikes = ours.monitors["p.spikes"]
+    ref = sj_layer.VotingLayer(4, step_mode="m")(spikes).mean(0)
     torch.testing.assert_close(votes, ref)
+    weights = torch.rand_like(votes)
+    (ours_grad,) = torch.autograd.grad((votes * weights).sum(), spikes, retain_graph=True)
+    (ref_grad,) = torch.autograd.grad((ref * weights).sum(), spikes)
+    torch.testing.assert_close(ours_grad, ref_grad, rtol=1e-6, atol=1e-9)
 
 
 def _compiled_matches(tmp_path, backend: str) -> None:
@@ -328,3 +336,27 @@ def test_sfif_reproduces_spikingflows_if_node(tmp_path):
     spikes = snnc_compile(path)()(torch.tensor(currents).view(12, 1, 1)).flatten().tolist()
     assert spikes == spikingflow_if(currents, 2.0, 1.0, 0.0)
     assert sum(spikes) >= 2
+
+
+@pytest.mark.parametrize("model", ["IF", "LIF", "PLIF", "RIF", "CubaLIF", "Izhikevich", "ILCIF",
+                                   "ILCLIF", "ILCCubaLIF"])
+def test_every_clock_driven_stdlib_model_trains_in_softbp(tmp_path, model):
+    path = tmp_path / "m.snn"
+    path.write_text(net(f"steps = 6\ninput i[8]\npopulation p[8] = {model}\n"
+                        "connect i -> p : dense\nreadout p = count", "m"))
+    module = snnc_compile(path)()
+    count = module(torch.rand(4, 8) * 20)
+    assert count.shape == (4, 8)
+    count.sum().backward()
+    assert module.connection("i->p").weight.grad is not None
+
+
+@pytest.mark.parametrize("model", ["SFIF", "SFLIF"])
+def test_spikingflow_clock_neurons_run_in_softbp_without_a_gradient(tmp_path, model):
+    """Their spike is last step's threshold crossing, a comparison stored in a state: it
+    carries no surrogate gradient (SpikingFlow's clock-driven nodes had none either)."""
+    path = tmp_path / "sf.snn"
+    path.write_text(net(f"steps = 6\ninput i[8]\npopulation p[8] = {model}\n"
+                        "connect i -> p : dense\nreadout p = count", "sf"))
+    count = snnc_compile(path)()(torch.rand(4, 8) * 20)
+    assert count.shape == (4, 8) and not count.requires_grad
