@@ -78,6 +78,8 @@ def build(args) -> list[Path]:
     from snnc.compiler import generate
     from snnc.writer import write_atomically
     modules = generate(args.file, args.backend, args.network, args.allow_import)
+    if not modules:
+        raise SnnError(f"{args.file} defines no network", hint="add `network NAME { ... }`")
     targets = output_paths(Path(args.file), args.output, [name for name, _ in modules])
     for (_, source), target in zip(modules, targets, strict=True):
         write_atomically(target, source)

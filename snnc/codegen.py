@@ -15,7 +15,6 @@ from snnc.ir import populations
 from snnc.resources import data_dir
 
 BACKENDS = {"softbp": softbp}
-ALL_BACKENDS = ("clock", "softbp", "event")
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,8 @@
 """The pipeline, top-down: parse -> checks -> graph -> passes (-> backends, issue 3)."""
 from __future__ import annotations
 
+import builtins
+import types
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -58,13 +60,12 @@ def generate(path: str | Path, backend: str | None = None, network: str | None =
 def compile(path: str | Path, backend: str | None = None, network: str | None = None,
             allowed: Iterable[str | Path] = ()) -> type:
     """The generated class of one network (the first, or `network`), without writing a file."""
-    import types
-    class_name, source = generate(path, backend, network, allowed)[0]
+    chosen = generate(path, backend, network, allowed)
+    if not chosen:
+        raise SnnError(f"{path} defines no network", hint="add `network NAME { ... }`")
+    class_name, source = chosen[0]
     module = types.ModuleType(f"snnc_generated_{class_name}")
     module.__file__ = f"<snnc {Path(path).name}>"
-    exec(builtins_compile(source, module.__file__, "exec"), module.__dict__)  # our own output
+    # The source is snnc's own output: names are validated identifiers, values literals.
+    exec(builtins.compile(source, module.__file__, "exec"), module.__dict__)
     return getattr(module, class_name)
-
-
-builtins_compile = __builtins__["compile"] if isinstance(__builtins__, dict) \
-    else __builtins__.compile

@@ -151,3 +151,12 @@ def test_deep_nesting_is_one_clean_error(tmp_path):
     assert result.returncode == 1
     assert "nested too deeply" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_build_of_a_library_without_network_is_an_input_error(tmp_path, capsys):
+    lib = tmp_path / "lib.snn"
+    lib.write_text("neuron M() { state v = 0 charge v = x fire v >= 1 reset none }")
+    assert main(["check", str(lib)]) == 0
+    assert main(["build", str(lib)]) == 1
+    assert "defines no network" in capsys.readouterr().err
+    assert not (tmp_path / "lib.py").exists()
