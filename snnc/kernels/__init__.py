@@ -1,0 +1,1 @@
+"""Kernels generated from neuron definitions (issue 4): the symbolic derivatives first."""
