@@ -67,14 +67,24 @@ def step_function(pop: Population) -> dict:
     lines.append(f"spike = {_fire(eq.fire, pop.surrogate, printer)}")
     if eq.reset:
         lines.append("fired = spike.detach()" if pop.detach_reset else "fired = spike")
-        for a in eq.reset:
-            target = py_name(a.target)
-            lines.append(f"{target} = rt.blend(fired, {printer(a.value)}, {target})")
+        lines += [_reset_line(a, printer) for a in eq.reset]
     states = [py_name(s.name) for s in pop.model.states]
     learnable = [py_name(name) for name in pop.learnable]
     return {"name": f"step_{pop.name}", "args": ["x", *states, *learnable], "lines": lines,
             "returns": f"spike, ({', '.join(states)}{',' if len(states) == 1 else ''})",
             "doc": f"{pop.model.name} population '{pop.name}': one step."}
+
+
+def _reset_line(assign: ast.Assign, printer: TorchPrinter) -> str:
+    """`state = value` where the neuron fired, in SpikingJelly's cheapest forms for the hard
+    reset to 0 and the soft reset, else rt.blend(fired, value, state)."""
+    target, value = py_name(assign.target), assign.value
+    if isinstance(value, ast.Number) and value.value == 0:
+        return f"{target} = {target} * (1.0 - fired)"
+    if isinstance(value, ast.Binary) and value.op == "-" and value.left == ast.Name(assign.target) \
+            and isinstance(value.right, ast.Number):
+        return f"{target} = {target} - fired * {printer(value.right)}"
+    return f"{target} = rt.blend(fired, {printer(value)}, {target})"
 
 
 def _fire(fire: ast.Expr, surrogate: Spec, printer: TorchPrinter) -> str:
