@@ -360,3 +360,24 @@ def test_spikingflow_clock_neurons_run_in_softbp_without_a_gradient(tmp_path, mo
                         "connect i -> p : dense\nreadout p = count", "sf"))
     count = snnc_compile(path)()(torch.rand(4, 8) * 20)
     assert count.shape == (4, 8) and not count.requires_grad
+
+
+def test_python_keywords_as_names_compile_and_stay_distinct(tmp_path):
+    path = tmp_path / "kw.snn"
+    path.write_text("""neuron Weird(v_reset = 0.0) {
+        param lambda_ = 0.5 learnable
+        state lambda = 0
+        state v = v_reset
+        charge { lambda = lambda * lambda_ + x; v = v + lambda }
+        fire v >= 1
+        reset hard
+    }
+    network class { steps = 4
+        input def[3]
+        population return[3] = Weird
+        connect def -> return }""")
+    Net = snnc_compile(path)
+    assert Net.__name__ == "Class"
+    model = Net()
+    model(torch.rand(2, 3) * 2).sum().backward()
+    assert model.populations["return"].learnable["lambda_"].grad is not None

@@ -61,24 +61,39 @@ def header(graph: nx.MultiDiGraph, backend: str, version: str) -> dict:
 def step_function(pop: Population) -> dict:
     """The population's reference step: folded charge, fire through the surrogate, reset.
     This is the oracle every fused kernel must match."""
-    printer = TorchPrinter(py_name)
+    local = local_names([s.name for s in pop.model.states] + list(pop.learnable))
+    printer = TorchPrinter(lambda name: local.get(name, name))
     eq = pop.equations
-    lines = [f"{py_name(a.target)} = {printer(a.value)}" for a in eq.charge]
+    lines = [f"{local[a.target]} = {printer(a.value)}" for a in eq.charge]
     lines.append(f"spike = {_fire(eq.fire, pop.surrogate, printer)}")
     if eq.reset:
         lines.append("fired = spike.detach()" if pop.detach_reset else "fired = spike")
-        lines += [_reset_line(a, printer) for a in eq.reset]
-    states = [py_name(s.name) for s in pop.model.states]
-    learnable = [py_name(name) for name in pop.learnable]
+        lines += [_reset_line(local[a.target], a, printer) for a in eq.reset]
+    states = [local[s.name] for s in pop.model.states]
+    learnable = [local[name] for name in pop.learnable]
     return {"name": f"step_{pop.name}", "args": ["x", *states, *learnable], "lines": lines,
             "returns": f"spike, ({', '.join(states)}{',' if len(states) == 1 else ''})",
             "doc": f"{pop.model.name} population '{pop.name}': one step."}
 
 
-def _reset_line(assign: ast.Assign, printer: TorchPrinter) -> str:
+def local_names(names: list[str]) -> dict[str, str]:
+    """Distinct Python names for a step function's variables: `lambda` and `lambda_` must
+    not both become `lambda_`."""
+    taken: set[str] = set()
+    local = {}
+    for name in names:
+        candidate = py_name(name)
+        while candidate in taken or (candidate != name and candidate in names):
+            candidate += "_"
+        taken.add(candidate)
+        local[name] = candidate
+    return local
+
+
+def _reset_line(target: str, assign: ast.Assign, printer: TorchPrinter) -> str:
     """`state = value` where the neuron fired, in SpikingJelly's cheapest forms for the hard
     reset to 0 and the soft reset, else rt.blend(fired, value, state)."""
-    target, value = py_name(assign.target), assign.value
+    value = assign.value
     if isinstance(value, ast.Number) and value.value == 0:
         return f"{target} = {target} * (1.0 - fired)"
     if isinstance(value, ast.Binary) and value.op == "-" and value.left == ast.Name(assign.target) \
