@@ -1,29 +1,16 @@
 """Graph -> Python source through a backend's context and its Jinja2 templates."""
 from __future__ import annotations
 
-from functools import lru_cache
-
-import jinja2
 import networkx as nx
 
 from snnc import __version__
 from snnc.backends import softbp
-from snnc.backends.common import literal
 from snnc.check import check_backend
 from snnc.errors import SnnError
 from snnc.ir import populations
-from snnc.resources import data_dir
+from snnc.templating import templates
 
 BACKENDS = {"softbp": softbp}
-
-
-@lru_cache(maxsize=1)
-def _templates() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined, autoescape=False)
-    env.filters["py"] = literal
-    return env
 
 
 def render(graph: nx.MultiDiGraph, backend: str | None = None) -> tuple[str, str]:
@@ -35,6 +22,6 @@ def render(graph: nx.MultiDiGraph, backend: str | None = None) -> tuple[str, str
     check_backend(populations(graph), backend, None)
     module = BACKENDS[backend]
     context = module.context(graph, __version__)
-    source = _templates().get_template(f"{backend}/network.py.j2").render(**context)
+    source = templates().get_template(f"{backend}/network.py.j2").render(**context)
     return context["class_name"], source
 

@@ -104,3 +104,47 @@ class TorchPrinter(SnnPrinter):
         if expr.op in ("and", "or"):
             return f"rt.logical_{expr.op}({self(expr.left)}, {self(expr.right)})", ATOM
         return super().binary(expr)
+
+
+# How the language's functions read in generated C (tgmath.h makes them type-generic).
+C_FUNCTIONS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "abs": "fabs",
+               "min": "fmin", "max": "fmax"}
+_C_CONDITIONS = {">=": "cmp_ge", ">": "cmp_gt", "<=": "cmp_le", "<": "cmp_lt", "==": "cmp_eq",
+                 "!=": "cmp_ne"}
+
+
+class CPrinter(SnnPrinter):
+    """C over `real` (float or double), evaluating in the same order as TorchPrinter's
+    code so a fused kernel reproduces the reference step bit for bit."""
+
+    def __init__(self, rename: Callable[[str], str]):
+        self.rename = rename
+
+    def number(self, value: float | int | bool) -> str:
+        return f"(real){float(value)!r}"
+
+    def name(self, name: str) -> str:
+        return self.rename(name)
+
+    def call(self, func: str, args: list[str]) -> str:
+        if func == "sigmoid":
+            return f"((real)1 / ((real)1 + exp(-({args[0]}))))"
+        if func == "clamp":
+            return f"fmin(fmax({args[0]}, {args[1]}), {args[2]})"
+        if func == "if":
+            return f"(({args[0]}) != 0 ? ({args[1]}) : ({args[2]}))"
+        return f"{C_FUNCTIONS[func]}({', '.join(args)})"
+
+    def unary(self, expr: ast.Unary) -> tuple[str, int]:
+        if expr.op == "not":
+            return f"logic_not({self(expr.operand)})", ATOM
+        return super().unary(expr)
+
+    def binary(self, expr: ast.Binary) -> tuple[str, int]:
+        if expr.op in _C_CONDITIONS:
+            return f"{_C_CONDITIONS[expr.op]}({self(expr.left)}, {self(expr.right)})", ATOM
+        if expr.op in ("and", "or"):
+            return f"logic_{expr.op}({self(expr.left)}, {self(expr.right)})", ATOM
+        if expr.op == "**":
+            return f"pow({self(expr.left)}, {self(expr.right)})", ATOM
+        return super().binary(expr)

@@ -90,15 +90,26 @@ def local_names(names: list[str]) -> dict[str, str]:
     return local
 
 
-def _reset_line(target: str, assign: ast.Assign, printer: TorchPrinter) -> str:
-    """`state = value` where the neuron fired, in SpikingJelly's cheapest forms for the hard
-    reset to 0 and the soft reset, else rt.blend(fired, value, state)."""
+def reset_form(assign: ast.Assign) -> tuple[str, ast.Expr | None]:
+    """How `state = value` is applied where the neuron fired, in SpikingJelly's cheapest
+    forms: ("zero", None) for a hard reset to 0, ("subtract", c) for `state - c`, else
+    ("blend", value): state * (1 - fired) + value * fired. Every target prints the same
+    form, so fused kernels evaluate exactly what the reference step does."""
     value = assign.value
     if isinstance(value, ast.Number) and value.value == 0:
-        return f"{target} = {target} * (1.0 - fired)"
+        return "zero", None
     if isinstance(value, ast.Binary) and value.op == "-" and value.left == ast.Name(assign.target) \
             and isinstance(value.right, ast.Number):
-        return f"{target} = {target} - fired * {printer(value.right)}"
+        return "subtract", value.right
+    return "blend", value
+
+
+def _reset_line(target: str, assign: ast.Assign, printer: TorchPrinter) -> str:
+    form, value = reset_form(assign)
+    if form == "zero":
+        return f"{target} = {target} * (1.0 - fired)"
+    if form == "subtract":
+        return f"{target} = {target} - fired * {printer(value)}"
     return f"{target} = rt.blend(fired, {printer(value)}, {target})"
 
 

@@ -12,6 +12,7 @@ from snnc.backends.common import camel_case, header, literal, py_name, step_func
 from snnc.errors import SnnError
 from snnc.ir import connections, populations
 from snnc.ir.nodes import Connection, Encoder
+from snnc.kernels import cpu as cpu_kernels
 
 NAME = "softbp"
 # Ops snnc.runtime.factory builds (tests keep the two in step).
@@ -87,7 +88,11 @@ def _check_supported(graph: nx.MultiDiGraph) -> None:
 
 
 def _population(pop) -> dict:
-    return {"name": pop.name, "step": f"step_{pop.name}", "shape": literal(pop.shape),
+    kernel = f"KERNEL_{pop.name}" if cpu_kernels.supports(pop) else None
+    source = cpu_kernels.kernel_source(pop) if kernel else None
+    return {"kernel": kernel, "kernel_source": source,
+            "detach_reset": pop.detach_reset, "name": pop.name, "step": f"step_{pop.name}",
+            "shape": literal(pop.shape),
             "state_init": "{" + ", ".join(f"{s!r}: {literal(v)}"
                                           for s, v in pop.state_init.items()) + "}",
             "learnable": "{" + ", ".join(f"{k!r}: {literal(v)}"

@@ -12,13 +12,15 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
+from snnc.runtime import fused
 from snnc.runtime.init import fill
 
 
 class Population(nn.Module):
     def __init__(self, name: str, step: Callable, shape: tuple[int, ...],
                  state_init: Mapping[str, object], learnable: Mapping[str, float] | None = None,
-                 refractory: int = 0, feedback_group: int | None = None):
+                 refractory: int = 0, feedback_group: int | None = None,
+                 kernel: str | None = None, detach_reset: bool = False):
         super().__init__()
         self.name = name
         self.step = step
@@ -28,6 +30,8 @@ class Population(nn.Module):
         self.refractory = int(refractory)
         self.learnable = nn.ParameterDict(
             {k: nn.Parameter(torch.tensor(float(v))) for k, v in (learnable or {}).items()})
+        self.kernel = kernel              # C source of the fused kernels (runtime.fused)
+        self.detach_reset = detach_reset
         self.record: tuple[str, ...] = ()           # states to keep at every step
         self.reset()
         # ILC (SpikingJelly's inter-layer connection): this step's spikes, viewed as
@@ -91,8 +95,25 @@ class Population(nn.Module):
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         """[T, B, *shape] input current -> [T, B, *shape] spikes; the states named in
         `record` are kept in `recorded`."""
+        fused_spikes = self._fused(x_seq)
+        if fused_spikes is not None:
+            return fused_spikes
         spikes = torch.stack([self.single_step(x_t) for x_t in x_seq])
         self.finish()
+        return spikes
+
+    def _fused(self, x_seq: torch.Tensor) -> torch.Tensor | None:
+        """All T steps in the fused kernels, when they apply to this run."""
+        if (self.kernel is None or not fused.enabled() or self.states is not None
+                or self.record or self.refractory or self.feedback is not None):
+            return None
+        self._init_states(x_seq[0])
+        result = fused.run(self.kernel, self.detach_reset, x_seq, list(self.states.values()),
+                           list(self.learnable.values()))
+        if result is None:
+            return None
+        spikes, final = result
+        self.states = dict(zip(self.state_names, final, strict=True))
         return spikes
 
     def extra_repr(self) -> str:

@@ -1,0 +1,85 @@
+"""Fused CPU kernels: C generated from a population's folded equations and sympy's
+derivatives (snnc.runtime.fused compiles and calls them)."""
+from __future__ import annotations
+
+import sympy as sp
+
+from snnc import __version__
+from snnc.backends.common import local_names, reset_form
+from snnc.ir.nodes import Population
+from snnc.kernels.symbolic import step_math
+from snnc.printers import CPrinter
+from snnc.templating import templates
+
+_SURROGATES = {
+    "sigmoid": "const real s = (real)1 / ((real)1 + exp(-(real){alpha!r} * h)); "
+               "return (real){alpha!r} * s * ((real)1 - s);",
+    "atan": "const real a = (real)(M_PI / 2 * {alpha!r}) * h; "
+            "return (real)({alpha!r} / 2) / ((real)1 + a * a);",
+    "piecewise": "return fabs(h) <= (real){c!r} ? (real){a!r} : (real){b!r};",
+    "sign_swish": "const real bx = (real){beta!r} * h; "
+                  "return (real){beta!r} * ((real)2 - bx * tanh(bx / 2)) / ((real)1 + cosh(bx));",
+    "rect": "return fabs(h) < (real){width!r} / 2 ? (real)1 / (real){width!r} : (real)0;",
+}
+
+
+def kernel_source(pop: Population) -> str:
+    """The C source of the population's forward and backward kernels; `real` is a macro
+    (REAL=float or double) chosen when it is compiled (snnc.runtime.fused)."""
+    math_ = step_math(pop)
+    local = local_names([*math_.states, *math_.learnable])
+    c_names = {name: ("s_" if name in math_.states else "p_") + local[name] for name in local}
+    printer = CPrinter(lambda name: c_names.get(name, name))
+    eq = pop.equations
+    charge = [f"{c_names[a.target]} = {printer(a.value)};" for a in eq.charge]
+    reset = [_reset_c(c_names[a.target], a, printer) for a in eq.reset]
+    fire = _fire_c(eq.fire, printer)
+    g = {k: sp.Symbol(f"g_{k}") for k in math_.states}
+    gc = {k: sp.Symbol(f"gc_{k}") for k in math_.states}
+    fire_g = sp.Symbol("fire_g")
+    reset_jac, charge_jac, fire_grad = (math_.reset_jacobian(), math_.charge_jacobian(),
+                                        math_.fire_gradient())
+
+    def c(expr: sp.Expr) -> str:
+        return sp.ccode(sp.sympify(expr), standard="c99") if expr != 0 else "0"
+
+    states = [{"c": c_names[k], "key": k,
+               "g_charged": c(sum(g[r] * reset_jac[(r, k)] for r in math_.states)
+                              + fire_g * fire_grad.get(k, 0)),
+               "g_prev": c(sum(gc[j] * charge_jac[(j, f"prev_{k}")] for j in math_.states))}
+              for k in math_.states]
+    params = [{"c": c_names[p], "key": p,
+               "g": c(fire_g * fire_grad.get(f"param_{p}", 0)
+                      + sum(gc[j] * charge_jac[(j, f"param_{p}")] for j in math_.states))}
+              for p in math_.learnable]
+    return templates().get_template("kernels/cpu.c.j2").render(
+        version=__version__, population=pop.name, model=pop.model.name,
+        surrogate=_SURROGATES[pop.surrogate.kind].format(**pop.surrogate.params),
+        charge=charge, fire=fire, reset=reset, states=states, params=params,
+        g_spike=c(sum(g[r] * reset_jac[(r, "spike")] for r in math_.states)),
+        g_x=c(sum(gc[j] * charge_jac[(j, "x")] for j in math_.states)))
+
+
+def _reset_c(target: str, assign, printer: CPrinter) -> str:
+    form, value = reset_form(assign)
+    if form == "zero":
+        return f"{target} = {target} * ((real)1.0 - spike);"
+    if form == "subtract":
+        return f"{target} = {target} - spike * {printer(value)};"
+    # the same evaluation order as rt.blend: old * (1 - fired) + new * fired
+    return f"{target} = {target} * ((real)1.0 - spike) + {printer.wrap(value, 6)} * spike;"
+
+
+def _fire_c(fire, printer: CPrinter) -> str:
+    from snnc.frontend import ast
+    above = fire.op in (">", ">=")
+    hi, lo = (fire.left, fire.right) if above else (fire.right, fire.left)
+    return printer(ast.Binary("-", hi, lo))
+
+
+def supports(pop: Population) -> bool:
+    """Fused kernels cover charge/fire/reset models whose fire is a comparison; refractory
+    periods and ILC feedback run on the reference step."""
+    fire = pop.equations.fire if pop.equations else None
+    return (pop.equations is not None and pop.equations.kernel is None and not pop.refractory
+            and not pop.feedback_group and getattr(fire, "op", None) in (">=", ">", "<=", "<"))
