@@ -76,19 +76,23 @@ TORCH_FUNCTIONS = {
 }
 
 
-class TorchPrinter(SnnPrinter):
-    """PyTorch source over tensors and floats. Comparisons and logical operators give
-    0/1 floats (rt.truth, rt.logical_*), so every expression is a number and
-    `if(c, a, b)` is `rt.where(c, a, b)` with a non-zero c meaning true."""
+class _CodePrinter(SnnPrinter):
+    """A printer for generated code: names go through `rename`."""
 
     def __init__(self, rename: Callable[[str], str] = lambda name: name):
         self.rename = rename
 
-    def number(self, value: float | int | bool) -> str:
-        return repr(float(value))
-
     def name(self, name: str) -> str:
         return self.rename(name)
+
+
+class TorchPrinter(_CodePrinter):
+    """PyTorch source over tensors and floats. Comparisons and logical operators give
+    0/1 floats (rt.truth, rt.logical_*), so every expression is a number and
+    `if(c, a, b)` is `rt.where(c, a, b)` with a non-zero c meaning true."""
+
+    def number(self, value: float | int | bool) -> str:
+        return repr(float(value))
 
     def call(self, func: str, args: list[str]) -> str:
         return f"{TORCH_FUNCTIONS[func]}({', '.join(args)})"
@@ -113,18 +117,12 @@ _C_CONDITIONS = {">=": "cmp_ge", ">": "cmp_gt", "<=": "cmp_le", "<": "cmp_lt", "
                  "!=": "cmp_ne"}
 
 
-class CPrinter(SnnPrinter):
+class CPrinter(_CodePrinter):
     """C over `real` (float or double), evaluating in the same order as TorchPrinter's
     code so a fused kernel reproduces the reference step bit for bit."""
 
-    def __init__(self, rename: Callable[[str], str]):
-        self.rename = rename
-
     def number(self, value: float | int | bool) -> str:
         return f"(real){float(value)!r}"
-
-    def name(self, name: str) -> str:
-        return self.rename(name)
 
     def call(self, func: str, args: list[str]) -> str:
         if func == "sigmoid":

@@ -11,7 +11,7 @@ from snnc.check.values import Spec, Symbol
 from snnc.distributions import Normal, Uniform
 from snnc.frontend import ast
 from snnc.ir.nodes import Population
-from snnc.printers import COMPARISONS, TorchPrinter
+from snnc.printers import TorchPrinter
 
 # Names generated code uses itself; a model's name that collides gets a trailing `_`.
 _TAKEN = {"spike", "fired", "rt", "torch", "nn", "self"}  # `x` is the input, as in .snn
@@ -65,7 +65,7 @@ def step_function(pop: Population) -> dict:
     printer = TorchPrinter(lambda name: local.get(name, name))
     eq = pop.equations
     lines = [f"{local[a.target]} = {printer(a.value)}" for a in eq.charge]
-    lines.append(f"spike = {_fire(eq.fire, pop.surrogate, printer)}")
+    lines.append(f"spike = {_fire(eq, pop.surrogate, printer)}")
     if eq.reset:
         lines.append("fired = spike.detach()" if pop.detach_reset else "fired = spike")
         lines += [_reset_line(local[a.target], a, printer) for a in eq.reset]
@@ -104,20 +104,25 @@ def reset_form(assign: ast.Assign) -> tuple[str, ast.Expr | None]:
     return "blend", value
 
 
-def _reset_line(target: str, assign: ast.Assign, printer: TorchPrinter) -> str:
+# Each target's spelling of the three reset forms ({t}: the state, {v}: the value).
+TORCH_RESET = {"zero": "{t} = {t} * (1.0 - fired)", "subtract": "{t} = {t} - fired * {v}",
+               "blend": "{t} = rt.blend(fired, {v}, {t})"}
+
+
+def reset_line(target: str, assign: ast.Assign, printer, forms: dict[str, str]) -> str:
+    """One reset assignment in a target's spelling of its form (see reset_form)."""
     form, value = reset_form(assign)
-    if form == "zero":
-        return f"{target} = {target} * (1.0 - fired)"
-    if form == "subtract":
-        return f"{target} = {target} - fired * {printer(value)}"
-    return f"{target} = rt.blend(fired, {printer(value)}, {target})"
+    # the value multiplies the spike in C's blend, so it is wrapped as a factor
+    return forms[form].format(t=target, v=printer.wrap(value, 6) if value is not None else "")
 
 
-def _fire(fire: ast.Expr, surrogate: Spec, printer: TorchPrinter) -> str:
+def _reset_line(target: str, assign: ast.Assign, printer: TorchPrinter) -> str:
+    return reset_line(target, assign, printer, TORCH_RESET)
+
+
+def _fire(eq, surrogate: Spec, printer: TorchPrinter) -> str:
+    difference = eq.fire_difference()
+    if difference is None:
+        return f"rt.truth({printer(eq.fire)}).detach()"  # no surrogate for other conditions
     params = ", ".join(literal(float(v)) for v in surrogate.params.values())
-    if isinstance(fire, ast.Binary) and fire.op in COMPARISONS[:4]:
-        above = fire.op in (">", ">=")
-        hi, lo = (fire.left, fire.right) if above else (fire.right, fire.left)
-        diff = printer(ast.Binary("-", hi, lo, pos=fire.pos))
-        return f"rt.spike({diff}, {surrogate.kind!r}, {params})"
-    return f"rt.truth({printer(fire)}).detach()"  # no surrogate for other conditions
+    return f"rt.spike({printer(difference)}, {surrogate.kind!r}, {params})"

@@ -87,6 +87,16 @@ class Equations:
     reset: tuple[ast.Assign, ...]      # applied where the neuron fired
     kernel: ast.Expr | None = None
 
+    def fire_difference(self) -> ast.Expr | None:
+        """h with spike = Heaviside(h): `a - b` for `fire a >= b` (or `>`), `b - a` for
+        `a <= b` (or `<`); None for other conditions, which carry no surrogate gradient."""
+        fire = self.fire
+        if not (isinstance(fire, ast.Binary) and fire.op in (">=", ">", "<=", "<")):
+            return None
+        above = fire.op in (">", ">=")
+        hi, lo = (fire.left, fire.right) if above else (fire.right, fire.left)
+        return ast.Binary("-", hi, lo, pos=fire.pos)
+
 
 @dataclass
 class Op:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from snnc import __version__
-from snnc.backends.common import local_names, reset_form
+from snnc.backends.common import local_names, reset_line
 from snnc.ir.nodes import Population
 from snnc.kernels.symbolic import step_math
 from snnc.printers import CPrinter
@@ -32,8 +32,8 @@ def kernel_source(pop: Population) -> str:
     printer = CPrinter(lambda name: c_names.get(name, name))
     eq = pop.equations
     charge = [f"{c_names[a.target]} = {printer(a.value)};" for a in eq.charge]
-    reset = [_reset_c(c_names[a.target], a, printer) for a in eq.reset]
-    fire = _fire_c(eq.fire, printer)
+    reset = [reset_line(c_names[a.target], a, printer, C_RESET) for a in eq.reset]
+    fire = printer(eq.fire_difference())
     g = {k: sp.Symbol(f"g_{k}") for k in math_.states}
     gc = {k: sp.Symbol(f"gc_{k}") for k in math_.states}
     fire_g = sp.Symbol("fire_g")
@@ -60,21 +60,9 @@ def kernel_source(pop: Population) -> str:
         g_x=c(sum(gc[j] * charge_jac[(j, "x")] for j in math_.states)))
 
 
-def _reset_c(target: str, assign, printer: CPrinter) -> str:
-    form, value = reset_form(assign)
-    if form == "zero":
-        return f"{target} = {target} * ((real)1.0 - spike);"
-    if form == "subtract":
-        return f"{target} = {target} - spike * {printer(value)};"
-    # the same evaluation order as rt.blend: old * (1 - fired) + new * fired
-    return f"{target} = {target} * ((real)1.0 - spike) + {printer.wrap(value, 6)} * spike;"
-
-
-def _fire_c(fire, printer: CPrinter) -> str:
-    from snnc.frontend import ast
-    above = fire.op in (">", ">=")
-    hi, lo = (fire.left, fire.right) if above else (fire.right, fire.left)
-    return printer(ast.Binary("-", hi, lo))
+# The reset forms in C, in rt.blend's evaluation order: old * (1 - fired) + new * fired.
+C_RESET = {"zero": "{t} = {t} * ((real)1.0 - spike);", "subtract": "{t} = {t} - spike * {v};",
+           "blend": "{t} = {t} * ((real)1.0 - spike) + {v} * spike;"}
 
 
 def supports(pop: Population) -> bool:

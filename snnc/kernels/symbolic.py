@@ -123,7 +123,8 @@ def step_math(pop: Population) -> StepMath:
     charged = {s: env[s] for s in states}
     charged_symbols = {s: sp.Symbol(f"charged_{s}") for s in states}
     after: dict[str, sp.Expr] = {"x": x, **charged_symbols, **params}
-    fire_arg = _fire_argument(eq.fire, after)
+    difference = eq.fire_difference()
+    fire_arg = None if difference is None else to_sympy(difference, after)
     for assign in eq.reset:  # applied where fired: new = s * value + (1 - s) * old
         value = to_sympy(assign.value, after)
         after[assign.target] = spike * value + (1 - spike) * after[assign.target]
@@ -131,10 +132,3 @@ def step_math(pop: Population) -> StepMath:
     return StepMath(states, learnable, x, spike, prev, charged_symbols, params, charged,
                     fire_arg, reset)
 
-
-def _fire_argument(fire: ast.Expr | None, env: dict[str, sp.Expr]) -> sp.Expr | None:
-    """h of `fire a >= b` (a - b) or `a <= b` (b - a); None for other conditions."""
-    if isinstance(fire, ast.Binary) and fire.op in (">=", ">", "<=", "<"):
-        a, b = to_sympy(fire.left, env), to_sympy(fire.right, env)
-        return a - b if fire.op in (">=", ">") else b - a
-    return None
