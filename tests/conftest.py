@@ -11,6 +11,14 @@ from snnc.errors import SnnError
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def kernel_cache(tmp_path_factory):
+    """Fused kernels are built into a cache of this test run's own, not the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SNNC_CACHE", str(tmp_path_factory.mktemp("snnc-cache")))
+        yield
+
+
 @pytest.fixture
 def compile_text(tmp_path):
     """compile_text(text, name='net.snn') -> list of graphs."""

@@ -3,6 +3,7 @@ derivatives (snnc.runtime.fused compiles and calls them)."""
 from __future__ import annotations
 
 import sympy as sp
+from sympy.printing.c import C99CodePrinter
 
 from snnc import __version__
 from snnc.backends.common import local_names, reset_line
@@ -23,6 +24,21 @@ _SURROGATES = {
 }
 
 
+class _RealPrinter(C99CodePrinter):
+    """sympy's C99 printer with every constant cast to `real`: a double literal would turn
+    float kernels into double arithmetic (half the vector width, plus conversions)."""
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return f"(real){super()._print_Float(expr)}"
+
+    def _print_Rational(self, expr: sp.Rational) -> str:
+        return f"((real){expr.p} / (real){expr.q})"
+
+
+def _c(expr: sp.Expr) -> str:
+    return _RealPrinter().doprint(sp.sympify(expr)) if expr != 0 else "(real)0"
+
+
 def kernel_source(pop: Population) -> str:
     """The C source of the population's forward and backward kernels; `real` is a macro
     (REAL=float or double) chosen when it is compiled (snnc.runtime.fused)."""
@@ -40,24 +56,22 @@ def kernel_source(pop: Population) -> str:
     reset_jac, charge_jac, fire_grad = (math_.reset_jacobian(), math_.charge_jacobian(),
                                         math_.fire_gradient())
 
-    def c(expr: sp.Expr) -> str:
-        return sp.ccode(sp.sympify(expr), standard="c99") if expr != 0 else "0"
-
     states = [{"c": c_names[k], "key": k,
-               "g_charged": c(sum(g[r] * reset_jac[(r, k)] for r in math_.states)
+               "g_charged": _c(sum(g[r] * reset_jac[(r, k)] for r in math_.states)
                               + fire_g * fire_grad.get(k, 0)),
-               "g_prev": c(sum(gc[j] * charge_jac[(j, f"prev_{k}")] for j in math_.states))}
+               "g_prev": _c(sum(gc[j] * charge_jac[(j, f"prev_{k}")] for j in math_.states))}
               for k in math_.states]
     params = [{"c": c_names[p], "key": p,
-               "g": c(fire_g * fire_grad.get(f"param_{p}", 0)
+               "g": _c(fire_g * fire_grad.get(f"param_{p}", 0)
                       + sum(gc[j] * charge_jac[(j, f"param_{p}")] for j in math_.states))}
               for p in math_.learnable]
     return templates().get_template("kernels/cpu.c.j2").render(
         version=__version__, population=pop.name, model=pop.model.name,
         surrogate=_SURROGATES[pop.surrogate.kind].format(**pop.surrogate.params),
         charge=charge, fire=fire, reset=reset, states=states, params=params,
-        g_spike=c(sum(g[r] * reset_jac[(r, "spike")] for r in math_.states)),
-        g_x=c(sum(gc[j] * charge_jac[(j, "x")] for j in math_.states)))
+        refractory=pop.refractory,
+        g_spike=_c(sum(g[r] * reset_jac[(r, "spike")] for r in math_.states)),
+        g_x=_c(sum(gc[j] * charge_jac[(j, "x")] for j in math_.states)))
 
 
 # The reset forms in C, in rt.blend's evaluation order: old * (1 - fired) + new * fired.
@@ -66,8 +80,8 @@ C_RESET = {"zero": "{t} = {t} * ((real)1.0 - spike);", "subtract": "{t} = {t} - 
 
 
 def supports(pop: Population) -> bool:
-    """Fused kernels cover charge/fire/reset models whose fire is a comparison; refractory
-    periods and ILC feedback run on the reference step."""
+    """Fused kernels cover charge/fire/reset models whose fire is a comparison; ILC feedback
+    (which mixes neighbouring neurons at every step) runs on the reference step."""
     fire = pop.equations.fire if pop.equations else None
-    return (pop.equations is not None and pop.equations.kernel is None and not pop.refractory
-            and not pop.feedback_group and getattr(fire, "op", None) in (">=", ">", "<=", "<"))
+    return (pop.equations is not None and pop.equations.kernel is None and not pop.feedback_group
+            and getattr(fire, "op", None) in (">=", ">", "<=", "<"))

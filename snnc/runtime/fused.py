@@ -1,15 +1,16 @@
 """Running a population's fused CPU kernels: compile (once, cached on disk by the source's
 hash), then call them through ctypes from an autograd Function.
 
-Experimental: used when SNNC_FUSED=1 (or `use_fused(True)`); otherwise, and whenever
-the kernels cannot run (no C compiler, refractory, ILC feedback, recordings, GPU
-tensors), the population runs its reference step.
+Used by default; SNNC_FUSED=0 (or `use_fused(False)`) turns them off. Whenever they
+cannot run (no C compiler, ILC feedback, recordings, GPU tensors, a run continued step
+by step), the population runs its reference step: the same spikes, more slowly.
 """
 from __future__ import annotations
 
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import warnings
@@ -19,7 +20,16 @@ from pathlib import Path
 import torch
 
 _REAL = {torch.float32: "float", torch.float64: "double"}
-_enabled = os.environ.get("SNNC_FUSED") == "1"
+_enabled = os.environ.get("SNNC_FUSED", "1") != "0"
+
+# -ffp-contract=off: no fused multiply-add, so the forward matches PyTorch op by op;
+# -fno-trapping-math lets comparisons become vector selects (the loops vectorise).
+_FLAGS = ("-O3", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off", "-shared",
+          "-fPIC")
+# Tried in order until one builds and loads: vector math from glibc, this CPU's ISA,
+# threads; the last is plain C that any compiler takes.
+_VARIANTS = (("-march=native", "-fopenmp", "-DSNNC_MVEC", "-lmvec"),
+             ("-march=native", "-fopenmp"), ("-fopenmp",), ())
 
 
 def use_fused(on: bool = True) -> None:
@@ -37,31 +47,65 @@ def cache_dir() -> Path:
 
 
 @cache
+def _host() -> str:
+    """What -march=native builds for: a cache shared by two kinds of CPU keeps both."""
+    try:
+        info = Path("/proc/cpuinfo").read_text().splitlines()
+        return "\n".join(sorted({line for line in info if line.startswith(("model name",
+                                                                           "flags"))}))
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+
+
+def _compiler() -> str | None:
+    return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+
+
+@cache
 def load(source: str, real: str) -> ctypes.CDLL | None:
-    """The compiled kernels, built once per source and type; None without a C compiler."""
-    digest = hashlib.sha256(f"{real}\n{source}".encode()).hexdigest()[:24]
+    """The compiled kernels, built once per source, type and machine, then loaded from the
+    disk cache; None (with one warning) where no variant builds."""
+    compiler = _compiler()
+    if compiler is None:
+        warnings.warn("snnc: no C compiler found (set CC); populations run their reference "
+                      "step, correct but slower", stacklevel=3)
+        return None
+    for variant in _VARIANTS:
+        lib = _build_and_open(compiler, source, (*_FLAGS, *variant, f"-DREAL={real}"))
+        if lib is not None:
+            pointer, i64 = ctypes.c_void_p, ctypes.c_int64
+            lib.snnc_forward.argtypes = [pointer] * 4 + [i64, i64]
+            lib.snnc_backward.argtypes = [pointer, pointer, i64, i64, *[pointer] * 4, i64, i64,
+                                          ctypes.c_int]
+            return lib
+    warnings.warn(f"snnc: {compiler} could not build the fused kernels; populations run "
+                  f"their reference step, correct but slower", stacklevel=3)
+    return None
+
+
+def _build_and_open(compiler: str, source: str, flags: tuple[str, ...]) -> ctypes.CDLL | None:
+    key = "\n".join((compiler, *flags, _host(), source))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     folder = cache_dir()
-    library = folder / f"{digest}.so"
+    library, failed = folder / f"{digest}.so", folder / f"{digest}.failed"
+    if failed.exists():
+        return None
     if not library.exists():
-        compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
-        if compiler is None:
-            warnings.warn("snnc: no C compiler found; populations run their reference step",
-                          stacklevel=3)
-            return None
         folder.mkdir(parents=True, exist_ok=True)
         c_file = folder / f"{digest}.c"
         c_file.write_text(source)
         partial = folder / f"{digest}.{os.getpid()}.so"
-        # -ffp-contract=off: no fused multiply-add, so results match PyTorch op by op.
-        subprocess.run([compiler, "-O3", "-fopenmp", "-ffp-contract=off", f"-DREAL={real}",
-                        "-shared", "-fPIC", "-o", str(partial), str(c_file), "-lm"],
-                       check=True, capture_output=True)
+        built = subprocess.run([compiler, *flags, "-o", str(partial), str(c_file), "-lm"],
+                               capture_output=True, text=True)
+        if built.returncode != 0:
+            failed.write_text(built.stderr)  # the next process skips this variant at once
+            return None
         os.replace(partial, library)  # atomic: a concurrent build never sees half a file
-    lib = ctypes.CDLL(str(library))
-    pointer, i64 = ctypes.c_void_p, ctypes.c_int64
-    lib.snnc_forward.argtypes = [pointer] * 4 + [i64, i64]
-    lib.snnc_backward.argtypes = [pointer] * 6 + [i64, i64, ctypes.c_int]
-    return lib
+    try:
+        return ctypes.CDLL(str(library))
+    except OSError as error:  # e.g. a vector math function this libmvec lacks
+        failed.write_text(str(error))
+        return None
 
 
 def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
@@ -89,7 +133,9 @@ class FusedNeuron(torch.autograd.Function):
         x, state0, params = ctx.saved_tensors
         grad_x = torch.empty_like(x)
         partial = torch.zeros(x.shape[1], max(params.numel(), 1), dtype=x.dtype)
-        ctx.lib.snnc_backward(_ptr(x), _ptr(grad_spikes.contiguous()), _ptr(state0),
+        if grad_spikes.stride(1) not in (0, 1):
+            grad_spikes = grad_spikes.contiguous()
+        ctx.lib.snnc_backward(_ptr(x), _ptr(grad_spikes), *grad_spikes.stride(), _ptr(state0),
                               _ptr(params), _ptr(grad_x), _ptr(partial), x.shape[0],
                               x.shape[1], int(ctx.detach_reset))
         grad_params = partial.sum(0)[: params.numel()]

@@ -105,14 +105,17 @@ class Population(nn.Module):
     def _fused(self, x_seq: torch.Tensor) -> torch.Tensor | None:
         """All T steps in the fused kernels, when they apply to this run."""
         if (self.kernel is None or not fused.enabled() or self.states is not None
-                or self.record or self.refractory or self.feedback is not None):
+                or self.record or self.feedback is not None):
             return None
         self._init_states(x_seq[0])
-        result = fused.run(self.kernel, self.detach_reset, x_seq, list(self.states.values()),
+        slots = [*self.states.values(), *([self.countdown] if self.refractory else [])]
+        result = fused.run(self.kernel, self.detach_reset, x_seq, slots,
                            list(self.learnable.values()))
         if result is None:
             return None
         spikes, final = result
+        if self.refractory:
+            self.countdown = final.pop()
         self.states = dict(zip(self.state_names, final, strict=True))
         return spikes
 
