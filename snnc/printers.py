@@ -146,3 +146,16 @@ class CPrinter(_CodePrinter):
         if expr.op == "**":
             return f"pow({self(expr.left)}, {self(expr.right)})", ATOM
         return super().binary(expr)
+
+
+class CudaPrinter(CPrinter):
+    """C for CUDA kernels: PyTorch's CUDA division by a Python number multiplies by the
+    number's reciprocal (computed in the tensor's type), so the kernel does the same to
+    reproduce the reference step bit for bit on the GPU."""
+
+    def binary(self, expr: ast.Binary) -> tuple[str, int]:
+        if expr.op == "/" and isinstance(expr.right, ast.Number):
+            level = _PRECEDENCE["*"]
+            reciprocal = f"((real)1 / {self.number(expr.right.value)})"
+            return f"{self.wrap(expr.left, level)} * {reciprocal}", level
+        return super().binary(expr)

@@ -19,22 +19,37 @@ MODELS = ["IF", "LIF(tau = 2.0)", "LIF(tau = 3.0, decay_input = false, v_reset =
           "LIF(reset = soft, surrogate = atan(alpha = 2.0))", "LIF(detach_reset = true)",
           "PLIF(init_tau = 2.5)", "RIF(init_w = -0.1)", "CubaLIF(surrogate = rect(width = 1.0))",
           "Izhikevich(d = 6, surrogate = piecewise(1.0, 0.01, 0.5))",
-          "LIF(surrogate = sign_swish(beta = 3.0))"]
+          "LIF(surrogate = sign_swish(beta = 3.0))", "LIF(refractory = 2)",
+          "PLIF(init_tau = 2.5, refractory = 3, reset = soft)", "SFIF", "SFLIF(tau = 2.0)",
+          "AdaptiveLIF"]
+
+# A model of the user's own: two states, a threshold that moves, a blended reset.
+USER_MODEL = """
+neuron AdaptiveLIF(tau = 2.0, tau_a = 5.0, beta = 0.3) {
+    state v = 0
+    state a = 0
+    charge { v = v + (x - v) / tau;  a = a - a / tau_a }
+    fire   v >= 1.0 + a
+    reset  { v = 0;  a = a + beta }
+}
+"""
 
 
 @pytest.fixture(autouse=True)
 def kernels_on(tmp_path, monkeypatch):
     monkeypatch.setenv("SNNC_CACHE", str(tmp_path / "cache"))
     fused.load.cache_clear()
+    fused.library.cache_clear()
+    was_on = fused.enabled()
     fused.use_fused(True)
     yield
-    fused.use_fused(False)
+    fused.use_fused(was_on)
 
 
 def population(tmp_path, model: str) -> torch.nn.Module:
     path = tmp_path / "k.snn"
-    path.write_text(net(f"steps = {T}\ninput i[{N}]\npopulation p[{N}] = {model}\n"
-                        "connect i -> p", "k"))
+    path.write_text(USER_MODEL + net(f"steps = {T}\ninput i[{N}]\n"
+                                     f"population p[{N}] = {model}\nconnect i -> p", "k"))
     return snnc_compile(path)()
 
 
@@ -44,30 +59,68 @@ def run(module, x, use_kernels: bool):
     xx = x.detach().clone().requires_grad_()
     spikes = module(xx)
     weights = torch.linspace(0.5, 1.5, spikes.numel(), dtype=x.dtype).view_as(spikes)
-    (spikes * weights).sum().backward()
+    if spikes.requires_grad:  # SFIF and SFLIF carry no gradient in the reference step
+        (spikes * weights).sum().backward()
     grads = [p.grad.clone() for p in module.parameters() if p.grad is not None]
     for p in module.parameters():
         p.grad = None
-    return spikes.detach(), xx.grad, grads
+    pop = module.populations["p"]
+    final = [*pop.states.values(), *([pop.countdown] if pop.refractory else [])]
+    return spikes.detach(), xx.grad, grads, final
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("model", MODELS)
 def test_fused_matches_the_reference_step(tmp_path, model, dtype):
-    """Identical spikes in both precisions; gradients (input and learnable parameters)
-    within 1e-5 in float64, where the order of summation cannot flip a spike."""
+    """Identical spikes and final states in both precisions; gradients (input and learnable
+    parameters) within 1e-5 in float64, where the order of summation cannot flip a spike."""
     module = population(tmp_path, model).to(dtype)
     scale = 40.0 if model.startswith("Izhikevich") else 1.5
     x = (torch.rand(T, B, N, generator=torch.Generator().manual_seed(0)) * scale).to(dtype)
-    ref_spikes, ref_grad, ref_params = run(module, x, False)
-    spikes, grad, params = run(module, x, True)
+    ref_spikes, ref_grad, ref_params, ref_final = run(module, x, False)
+    spikes, grad, params, final = run(module, x, True)
     assert module.populations["p"].kernel is not None
     assert ref_spikes.sum() > 0
     assert torch.equal(spikes, ref_spikes)
-    if dtype == torch.float64:
+    for got, want in zip(final, ref_final, strict=True):  # states (and countdown) exactly
+        assert torch.equal(got.detach(), want.detach())
+    if ref_grad is None:  # no gradient in the reference: none, or zeros, from the kernels
+        assert grad is None or not grad.any()
+    elif dtype == torch.float64:
         torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-9)
         for got, want in zip(params, ref_params, strict=True):
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("model", ["LIF(detach_reset = true)", "CubaLIF(detach_reset = true)",
+                                   "PLIF(init_tau = 2.5, reset = soft, detach_reset = true)",
+                                   "AdaptiveLIF(detach_reset = true)",
+                                   "RIF(init_w = -0.1, refractory = 2, detach_reset = true)"])
+def test_gradcheck_of_the_final_state(tmp_path, model):
+    """torch.autograd.gradcheck in float64: the kernels' backward against finite
+    differences. Spikes are a step function (their finite differences are zero; the
+    surrogate is a choice, not a derivative), so the check follows the final state, with
+    detach_reset so that the reset's derivative is exact too: it covers the reverse
+    recurrence through charge, reset and refractory, into x and the learnable params."""
+    module = population(tmp_path, model).double()
+    pop = module.populations["p"]
+    lib = fused.load(pop.kernel, "double")
+    steps, batch, n = 6, 2, N
+    x = (torch.rand(steps, batch, n, generator=torch.Generator().manual_seed(2),
+                    dtype=torch.float64) * 3.0).requires_grad_()
+    params = [p.detach().clone().requires_grad_() for p in pop.learnable.values()]
+    pop._init_states(x[0])
+    slots = [*pop.states.values(), *([pop.countdown] if pop.refractory else [])]
+    state0 = torch.stack([s.reshape(-1) for s in slots]).double()
+
+    def final_state(x, *params):
+        vector = torch.stack(params) if params else x.new_zeros(0)
+        spikes, state = fused.FusedNeuron.apply(lib, True, x.reshape(steps, -1), state0,
+                                                vector)
+        assert spikes.sum() > 0  # resets happen on the way
+        return state[: len(pop.state_names)]
+
+    assert torch.autograd.gradcheck(final_state, (x, *params), eps=1e-6, atol=1e-7)
 
 
 def test_only_the_input_is_saved_for_the_backward(tmp_path):
@@ -81,11 +134,25 @@ def test_only_the_input_is_saved_for_the_backward(tmp_path):
     assert sum(t.numel() * t.element_size() for t in big) == T * B * N * 4
 
 
+def test_without_a_compiler_the_reference_step_runs_after_one_warning(tmp_path, monkeypatch):
+    module = population(tmp_path, "LIF")
+    x = torch.rand(T, B, N, generator=torch.Generator().manual_seed(1)) * 1.5
+    reference, *_ = run(module, x, False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-such-folder"))
+    monkeypatch.delenv("CC", raising=False)
+    with pytest.warns(UserWarning, match="no C compiler") as warned:
+        first, *_ = run(module, x, True)
+        second, *_ = run(module, x, True)
+    assert len(warned) == 1
+    assert torch.equal(first, reference) and torch.equal(second, reference)
+
+
 def test_kernels_are_cached_on_disk(tmp_path):
     module = population(tmp_path, "LIF")
     source = module.populations["p"].kernel
     first = fused.load(source, "float")
     fused.load.cache_clear()
+    fused.library.cache_clear()
     cached = list((tmp_path / "cache" / "kernels").glob("*.so"))
     assert first is not None and len(cached) == 1
     mtime = cached[0].stat().st_mtime_ns

@@ -1,4 +1,5 @@
-"""The wheel carries the grammar and the standard library; an installed copy finds them."""
+"""The wheel carries the grammar, the templates (kernels included) and the standard library;
+an installed copy finds them."""
 from __future__ import annotations
 
 import subprocess
@@ -24,6 +25,8 @@ def test_wheel_ships_grammar_stdlib_and_entry_point(wheel):
     assert "snnc/grammar/snn.lark" in names
     assert "snnc/stdlib/neurons.snn" in names
     assert "snnc/templates/softbp/network.py.j2" in names
+    for kernel in ("cpu.c.j2", "cuda.cu.j2", "step.h.j2", "spike_dense.c"):
+        assert f"snnc/templates/kernels/{kernel}" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "snnc = snnc.cli:run" in zipfile.ZipFile(wheel).read(entry).decode()
 

@@ -89,3 +89,14 @@ def test_fire_and_reset_derivatives(compile_text, model, fire, reset):
     jac = math_.reset_jacobian()
     for key, text in reset.items():
         assert sp.simplify(jac[key] - sp.sympify(text)) == 0, key
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("LIF", True), ("PLIF", True), ("Izhikevich", True), ("CubaLIF", True),
+    ("SFIF", False), ("SFLIF", False),  # they fire on a comparison kept in a state
+])
+def test_which_spikes_carry_a_gradient(compile_text, model, expected):
+    """The reference step builds no autograd graph for SpikingFlow's clock-driven spikes;
+    the kernels must know that too (runtime.fused detaches their inputs)."""
+    (g,) = compile_text(net(f"population p[1] = {model}"))
+    assert step_math(g.nodes["p"]["node"]).spike_has_gradient() is expected

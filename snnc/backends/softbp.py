@@ -12,7 +12,9 @@ from snnc.backends.common import camel_case, header, literal, py_name, step_func
 from snnc.errors import SnnError
 from snnc.ir import connections, populations
 from snnc.ir.nodes import Connection, Encoder
+from snnc.kernels import context as kernel_context
 from snnc.kernels import cpu as cpu_kernels
+from snnc.kernels import cuda as cuda_kernels
 
 NAME = "softbp"
 # Ops snnc.runtime.factory builds (tests keep the two in step).
@@ -88,9 +90,12 @@ def _check_supported(graph: nx.MultiDiGraph) -> None:
 
 
 def _population(pop) -> dict:
-    kernel = f"KERNEL_{pop.name}" if cpu_kernels.supports(pop) else None
-    source = cpu_kernels.kernel_source(pop) if kernel else None
-    return {"kernel": kernel, "kernel_source": source,
+    fused = kernel_context.supports(pop)
+    return {"kernel": f"KERNEL_{pop.name}" if fused else None,
+            "kernel_source": cpu_kernels.kernel_source(pop) if fused else None,
+            # a prefix of its own: KERNEL_CUDA_x would be the C kernels of a population CUDA_x
+            "kernel_cuda": f"CUDA_KERNEL_{pop.name}" if fused else None,
+            "kernel_cuda_source": cuda_kernels.cuda_source(pop) if fused else None,
             "detach_reset": pop.detach_reset, "name": pop.name, "step": f"step_{pop.name}",
             "shape": literal(pop.shape),
             "state_init": "{" + ", ".join(f"{s!r}: {literal(v)}"

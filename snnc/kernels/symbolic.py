@@ -102,6 +102,28 @@ class StepMath:
         syms = {**self.charged_symbols, **{f"param_{p}": self.params[p] for p in self.learnable}}
         return {k: sp.diff(self.fire_arg, sym) for k, sym in syms.items()}
 
+    def spike_has_gradient(self) -> bool:
+        """Whether any gradient reaches the spike: the fire argument depends on the input or
+        a parameter, directly or through states that do (SpikingFlow's clock-driven models
+        fire on a comparison kept in a state, which carries none)."""
+        if self.fire_arg is None:
+            return False
+        charge, reset, fire = self.charge_jacobian(), self.reset_jacobian(), self.fire_gradient()
+        live = {"x", *(f"param_{p}" for p in self.learnable)}
+
+        def charged_live() -> set[str]:
+            return {k for k in self.states if any(charge[(k, name)] != 0 for name in live)}
+
+        while True:  # the states that the input or a parameter reaches, to a fixed point
+            charged = charged_live()
+            after = {k for k in self.states
+                     if k in charged or any(reset[(k, j)] != 0 for j in charged)}
+            if {f"prev_{k}" for k in after} <= live:
+                break
+            live |= {f"prev_{k}" for k in after}
+        return any(fire.get(k, 0) != 0 for k in charged_live()) or any(
+            fire.get(f"param_{p}", 0) != 0 for p in self.learnable)
+
     def reset_jacobian(self) -> dict[tuple[str, str], sp.Expr]:
         """d reset[k] / d charged[j] and d reset[k] / d spike."""
         wrt = {**self.charged_symbols, "spike": self.spike}

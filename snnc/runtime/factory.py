@@ -15,6 +15,7 @@ from snnc.runtime.layers import (
     SparseLinear,
     SynapseDelays,
 )
+from snnc.runtime.spike_dense import SpikeLinear
 
 Shape = tuple[int, ...]
 
@@ -28,7 +29,7 @@ def op(kind: str, in_shape: Shape, out_shape: Shape, delays: tuple[int, int] | N
 
 
 def _dense(i: Shape, o: Shape, bias: bool, w=None, out=None) -> nn.Module:
-    layer = nn.Linear(i[-1], o[-1], bias=bias)
+    layer = SpikeLinear(i[-1], o[-1], bias=bias)
     init_weight(layer.weight, w)
     return layer
 

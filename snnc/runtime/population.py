@@ -20,7 +20,8 @@ class Population(nn.Module):
     def __init__(self, name: str, step: Callable, shape: tuple[int, ...],
                  state_init: Mapping[str, object], learnable: Mapping[str, float] | None = None,
                  refractory: int = 0, feedback_group: int | None = None,
-                 kernel: str | None = None, detach_reset: bool = False):
+                 kernel: str | None = None, detach_reset: bool = False,
+                 kernel_cuda: str | None = None):
         super().__init__()
         self.name = name
         self.step = step
@@ -31,6 +32,7 @@ class Population(nn.Module):
         self.learnable = nn.ParameterDict(
             {k: nn.Parameter(torch.tensor(float(v))) for k, v in (learnable or {}).items()})
         self.kernel = kernel              # C source of the fused kernels (runtime.fused)
+        self.kernel_cuda = kernel_cuda    # and their CUDA source, for tensors on a GPU
         self.detach_reset = detach_reset
         self.record: tuple[str, ...] = ()           # states to keep at every step
         self.reset()
@@ -104,12 +106,13 @@ class Population(nn.Module):
 
     def _fused(self, x_seq: torch.Tensor) -> torch.Tensor | None:
         """All T steps in the fused kernels, when they apply to this run."""
-        if (self.kernel is None or not fused.enabled() or self.states is not None
+        source = self.kernel_cuda if x_seq.device.type == "cuda" else self.kernel
+        if (source is None or not fused.enabled() or self.states is not None
                 or self.record or self.feedback is not None):
             return None
         self._init_states(x_seq[0])
         slots = [*self.states.values(), *([self.countdown] if self.refractory else [])]
-        result = fused.run(self.kernel, self.detach_reset, x_seq, slots,
+        result = fused.run(source, self.detach_reset, x_seq, slots,
                            list(self.learnable.values()))
         if result is None:
             return None
