@@ -1,18 +1,40 @@
-"""LIF forward and forward+backward over [T, B, N] = [32, 32, 4096] (float32): snnc's fused
-CPU kernels and reference step against SpikingJelly 2.0 and a hand-written PyTorch loop,
-plus the memory roofline from a bandwidth measurement taken in the same run.
+"""LIF over [T, B, N] = [32, 32, 4096] (float32), forward and forward+backward, in one
+process on one input: snnc's generated module (fused C kernels, the default) and its
+reference step, a hand-written PyTorch loop, torch.compile of that loop, SpikingJelly 2.0,
+snnTorch and Norse (benchmarks/peers.py says how each is set up to match snnc's LIF),
+with the memory roofline from a bandwidth measurement taken in the same run.
 
-    python benchmarks/neuron_kernels.py [--repeat 5] [--threads N]
+    python benchmarks/neuron_kernels.py [--repeat 7] [--threads N]
+
+The peers are optional (each one that does not import is skipped, with the reason) and
+are installed without their dependencies, which would replace the CPU torch:
+
+    .venv/bin/pip install --no-deps spikingjelly==2.0.0 snntorch==1.0.0 norse==1.1.0 \\
+        nir==1.0.8 nirtorch==2.6
+    .venv/bin/pip install numpy h5py
+
+The forward runs under torch.no_grad(). torch.compile (default inductor, its caches off so
+that each run compiles cold) compiles on the first forward and again on the first
+forward+backward; those two first calls are reported below the table, not in the rates.
+On a machine shared with other work, OpenMP threads that wait for a descheduled sibling
+make the figures very noisy; --threads 1 is steadier there.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
+import peers
 import torch
+import torch._inductor.config
 from rich.console import Console
 from rich.table import Table
 
@@ -20,6 +42,7 @@ import snnc
 from snnc.runtime import fused
 
 T, B, N = 32, 32, 4096
+SNNC = "snnc (fused C kernels)"
 
 
 def snnc_population() -> torch.nn.Module:
@@ -30,86 +53,147 @@ def snnc_population() -> torch.nn.Module:
         return snnc.compile(path)()
 
 
-def hand_loop(x: torch.Tensor) -> torch.Tensor:
-    v, out = torch.zeros_like(x[0]), []
-    for x_t in x:
-        v = v + (x_t - v) / 2.0
-        s = snnc.runtime.spike(v - 1.0, "sigmoid", 4.0)
-        v = v * (1.0 - s)
-        out.append(s)
-    return torch.stack(out)
+def snnc_lif(model: torch.nn.Module, use_fused: bool) -> peers.Lif:
+    def lif(x_seq: torch.Tensor) -> torch.Tensor:
+        fused.use_fused(use_fused)
+        model.reset()
+        return model(x_seq)
+    return lif
 
 
-def timed(fn, repeat: int) -> float:
-    fn()
+def timed(fn: Callable[[], object], repeat: int,
+          before: Callable[[], object] = lambda: None) -> tuple[float, float]:
+    """(seconds of the first call, the warm-up; median seconds of `repeat` calls after
+    it); `before` runs ahead of each call, outside the clock."""
     times = []
-    for _ in range(repeat):
+    for _ in range(repeat + 1):
+        before()
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times[0], statistics.median(times[1:])
 
 
-def bandwidth_gbs() -> float:
+def bandwidth_gbs(repeat: int) -> float:
     """A large copy: bytes read plus bytes written per second."""
-    a = torch.rand(64 * 2**20 // 4)
+    a = torch.rand(256 * 2**20 // 4)
     b = torch.empty_like(a)
-    seconds = timed(lambda: b.copy_(a), 5)
+    _, seconds = timed(lambda: b.copy_(a), repeat)
     return 2 * a.numel() * 4 / seconds / 1e9
+
+
+_LOAD_ONCE = """
+import sys, time
+from pathlib import Path
+from snnc.runtime import fused
+source = Path(sys.argv[1]).read_text()
+start = time.perf_counter()
+assert fused.load(source, "float") is not None
+print(time.perf_counter() - start)
+"""
+
+
+def kernel_load_seconds(source: str) -> tuple[float, float]:
+    """(first build, load from the disk cache) of the kernels, each in a new process with
+    an empty cache folder of its own: what a user's first and second runs pay."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "kernel.c"
+        path.write_text(source)
+        env = {**os.environ, "SNNC_CACHE": tmp}
+        return tuple(float(subprocess.run([sys.executable, "-c", _LOAD_ONCE, str(path)],
+                                          env=env, check=True, capture_output=True,
+                                          text=True).stdout) for _ in range(2))
+
+
+class Result:
+    def __init__(self, lif: peers.Lif, x: torch.Tensor, repeat: int):
+        xg = x.clone().requires_grad_()
+
+        def forward():
+            with torch.no_grad():
+                lif(x)
+
+        def forward_backward():
+            lif(xg).sum().backward()
+
+        def no_grad():
+            xg.grad = None  # nobody pays for accumulating into an old gradient
+        self.first_forward, forward_s = timed(forward, repeat)
+        self.first_backward, backward_s = timed(forward_backward, repeat, no_grad)
+        self.forward, self.backward = x.numel() / forward_s, x.numel() / backward_s
+        # one more run for what it saves for the backward, its spikes and its gradient
+        no_grad()
+        saved, out = peers.saved_bytes(lif, xg)
+        out.sum().backward()
+        self.saved, self.spikes, self.grad = saved / x.numel(), out.detach(), xg.grad
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    # compile cold, as a first use does: no inductor cache from an earlier run
+    torch._inductor.config.force_disable_caches = True
+    warnings.filterwarnings("ignore", message="dynamo_pgo force disabled")
+    torch.manual_seed(0)
     x = torch.rand(T, B, N) * 1.5
     model = snnc_population()
-    runners = {}
-
-    def ours(use: bool, backward: bool):
-        def run():
-            fused.use_fused(use)
-            model.reset()
-            xx = x.requires_grad_(backward) if backward else x
-            out = model(xx)
-            if backward:
-                out.sum().backward()
-        return run
-    runners["snnc fused kernels"] = (ours(True, False), ours(True, True))
-    runners["snnc reference step"] = (ours(False, False), ours(False, True))
-    runners["PyTorch hand loop"] = (lambda: hand_loop(x),
-                                    lambda: hand_loop(x.requires_grad_()).sum().backward())
-    try:
-        from spikingjelly.activation_based import functional, neuron
-        sj = neuron.LIFNode(tau=2.0, step_mode="m")
-
-        def sj_run(backward: bool):
-            def run():
-                functional.reset_net(sj)
-                out = sj(x.requires_grad_(backward))
-                if backward:
-                    out.sum().backward()
-            return run
-        runners["SpikingJelly 2.0 (torch)"] = (sj_run(False), sj_run(True))
-    except ImportError:
-        pass
-    neuron_steps = T * B * N
-    results = {name: (neuron_steps / timed(f, args.repeat), neuron_steps / timed(fb, args.repeat))
-               for name, (f, fb) in runners.items()}
-    gbs = bandwidth_gbs()
-    # forward: x read (4 B) + spike written (4 B); fwd+bwd adds x read again, grad read, grad_x
+    lifs = {SNNC: snnc_lif(model, True),
+            "snnc reference step (use_fused(False))": snnc_lif(model, False),
+            "PyTorch hand loop": peers.hand_lif,
+            "torch.compile(hand loop)": torch.compile(peers.hand_lif)}
+    lifs.update({name: factory() for name, factory in peers.available().items()})
+    # rich draws 80 columns when not writing to a terminal: too narrow for this table
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    results = {}
+    for name, lif in lifs.items():
+        console.print(f"running {name} ...")
+        try:
+            results[name] = Result(lif, x, args.repeat)
+        except Exception as error:  # e.g. torch.compile without a C++ compiler
+            if name == SNNC:
+                raise
+            console.print(f"skipped {name}: {type(error).__name__}: {error}")
+    fused.use_fused(True)
+    gbs = bandwidth_gbs(args.repeat)
+    # forward: x read (4 B) + spike written (4 B); fwd+bwd: x read twice, spike written,
+    # grad read, grad_x written (20 B)
     roof_f, roof_fb = gbs * 1e9 / 8, gbs * 1e9 / 20
-    table = Table(title=f"LIF over [T, B, N] = [{T}, {B}, {N}], float32, {args.threads} threads "
-                        f"(median of {args.repeat}); bandwidth {gbs:.1f} GB/s")
-    for col in ("implementation", "forward n-steps/s", "fwd+bwd n-steps/s", "fwd+bwd vs snnc"):
+
+    table = Table(title=f"LIF over [T, B, N] = [{T}, {B}, {N}], float32, {args.threads} "
+                        f"threads, median of {args.repeat}; bandwidth {gbs:.1f} GB/s")
+    for col in ("implementation", "forward\nn-steps/s", "snnc ÷\nthis", "fwd+bwd\nn-steps/s",
+                "snnc ÷\nthis", "saved for\nbwd, B/n-step", "spikes\n≠ snnc",
+                "∂L/∂x\n≠ snnc"):
         table.add_column(col, justify="left" if col == "implementation" else "right")
-    base = results["snnc fused kernels"][1]
-    for name, (f, fb) in results.items():
-        table.add_row(name, f"{f:.2e}", f"{fb:.2e}", f"{base / fb:.2f}x")
-    table.add_row("memory roofline", f"{roof_f:.2e}", f"{roof_fb:.2e}", "")
-    Console().print(table)
+    base = results[SNNC]
+    tolerance = 1e-5 * base.grad.abs().max().item()
+    for name, r in results.items():
+        wrong_spikes = int((r.spikes != base.spikes).sum())
+        wrong_grads = int(((r.grad - base.grad).abs() > tolerance).sum())
+        table.add_row(name, f"{r.forward:.2e}", f"{base.forward / r.forward:.2f}x",
+                      f"{r.backward:.2e}", f"{base.backward / r.backward:.2f}x",
+                      f"{r.saved:.2f}", f"{wrong_spikes}", f"{wrong_grads}")
+    table.add_row("memory roofline", f"{roof_f:.2e}", f"{base.forward / roof_f:.2f}x",
+                  f"{roof_fb:.2e}", f"{base.backward / roof_fb:.2f}x", "", "", "")
+    console.print(table)
+    console.print(f"forward under torch.no_grad(); fwd+bwd: loss = out.sum(). ≠ snnc: how many "
+                  f"of the {x.numel()} spikes, or elements of ∂L/∂x (by more than "
+                  f"{tolerance:.1e}, 1e-5 of the largest), differ from snnc's. snnTorch and "
+                  f"Norse fire on v > 1, snnc on v >= 1: they differ where v is exactly 1, and "
+                  f"in those neurons' gradients")
+    console.print(f"snnc saves {base.saved:.2f} bytes per neuron-step for the backward "
+                  f"(saved_tensors_hooks, each storage once)")
+    build, cached = kernel_load_seconds(model.populations["p"].kernel)
+    console.print(f"snnc kernels of this population: first build {build:.2f} s, load from the "
+                  f"disk cache in a new process {cached:.3f} s")
+    compiled = results.get("torch.compile(hand loop)")
+    if compiled is not None:
+        console.print(f"torch.compile (inductor): first forward {compiled.first_forward:.1f} s,"
+                      f" first forward+backward {compiled.first_backward:.1f} s (cold compiles, "
+                      f"inductor's caches off; not in the rates)")
 
 
 if __name__ == "__main__":
