@@ -136,6 +136,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     # compile cold, as a first use does: no inductor cache from an earlier run
     torch._inductor.config.force_disable_caches = True
+    # no pool of compile workers beside the other rows' measurements (compile time grows)
+    torch._inductor.config.compile_threads = 1
     warnings.filterwarnings("ignore", message="dynamo_pgo force disabled")
     torch.manual_seed(0)
     x = torch.rand(T, B, N) * 1.5
@@ -193,7 +195,7 @@ def main() -> None:
     if compiled is not None:
         console.print(f"torch.compile (inductor): first forward {compiled.first_forward:.1f} s,"
                       f" first forward+backward {compiled.first_backward:.1f} s (cold compiles, "
-                      f"inductor's caches off; not in the rates)")
+                      f"one compile thread, inductor's caches off; not in the rates)")
 
 
 if __name__ == "__main__":

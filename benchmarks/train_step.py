@@ -144,6 +144,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     # compile cold, as a first use does: no inductor cache from an earlier run
     torch._inductor.config.force_disable_caches = True
+    # no pool of compile workers beside the other rows' measurements (compile time grows)
+    torch._inductor.config.compile_threads = 1
     warnings.filterwarnings("ignore", message="dynamo_pgo force disabled")
     torch.manual_seed(0)
     x = (torch.rand(T, B, IN) < 0.2).float()
@@ -189,7 +191,7 @@ def main() -> None:
                   f"on v > 1, snnc on v >= 1)")
     if COMPILED in results:
         console.print(f"torch.compile (inductor): the first forward+backward took "
-                      f"{results[COMPILED].first:.1f} s (a cold compile, "
+                      f"{results[COMPILED].first:.1f} s (a cold compile, one compile thread, "
                       f"inductor's caches off; not in the rates)")
 
 
