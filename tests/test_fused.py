@@ -9,6 +9,7 @@ import torch
 
 from conftest import net
 from snnc.compiler import compile as snnc_compile
+from snnc.kernels.abi import KERNEL_ABI
 from snnc.runtime import fused
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
@@ -141,6 +142,21 @@ def test_without_a_compiler_the_reference_step_runs_after_one_warning(tmp_path, 
     monkeypatch.setenv("PATH", str(tmp_path / "no-such-folder"))
     monkeypatch.delenv("CC", raising=False)
     with pytest.warns(UserWarning, match="no C compiler") as warned:
+        first, *_ = run(module, x, True)
+        second, *_ = run(module, x, True)
+    assert len(warned) == 1
+    assert torch.equal(first, reference) and torch.equal(second, reference)
+
+
+def test_kernels_of_another_snnc_version_are_not_called(tmp_path):
+    """A module generated before a change of the kernels' arguments: one warning, then the
+    reference step (calling them would pass the wrong arguments)."""
+    module = population(tmp_path, "LIF")
+    x = torch.rand(T, B, N, generator=torch.Generator().manual_seed(1)) * 1.5
+    reference, *_ = run(module, x, False)
+    pop = module.populations["p"]
+    pop.kernel = pop.kernel.replace(f"snnc_kernel_abi = {KERNEL_ABI};", "snnc_kernel_abi = 1;")
+    with pytest.warns(UserWarning, match="another snnc version") as warned:
         first, *_ = run(module, x, True)
         second, *_ = run(module, x, True)
     assert len(warned) == 1

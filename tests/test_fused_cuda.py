@@ -10,6 +10,7 @@ import pytest
 import torch
 from test_fused import MODELS, B, N, T, population
 
+from snnc.kernels.abi import KERNEL_ABI
 from snnc.runtime import fused
 
 needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="no nvcc on this machine")
@@ -63,12 +64,13 @@ def test_without_a_gpu_the_built_kernels_are_refused_with_one_warning(tmp_path):
 
 
 def test_without_nvcc_the_cuda_kernels_are_off_after_one_warning(tmp_path, monkeypatch):
+    source = f"const int snnc_kernel_abi = {KERNEL_ABI};"
     monkeypatch.setenv("PATH", str(tmp_path / "no-such-folder"))
     monkeypatch.setenv("CUDA_HOME", str(tmp_path / "no-cuda"))
     monkeypatch.delenv("NVCC", raising=False)
     with pytest.warns(UserWarning, match="no CUDA compiler") as warned:
-        assert fused.load_cuda("int x;", "float") is None
-        assert fused.load_cuda("int x;", "float") is None
+        assert fused.load_cuda(source, "float") is None
+        assert fused.load_cuda(source, "float") is None
     assert len(warned) == 1
 
 

@@ -9,6 +9,7 @@ from sympy.printing.c import C99CodePrinter
 from snnc import __version__
 from snnc.backends.common import local_names, reset_line
 from snnc.ir.nodes import Population
+from snnc.kernels.abi import KERNEL_ABI
 from snnc.kernels.symbolic import StepMath, step_math
 from snnc.printers import CPrinter
 
@@ -78,7 +79,7 @@ def step_context(pop: Population, printer_type: type[CPrinter] = CPrinter) -> di
     # the rows of the state array: the model's states, then the refractory countdown
     slots = [s["c"] for s in states] + (["count"] if pop.refractory else [])
     return dict(
-        version=__version__, population=pop.name, model=pop.model.name,
+        version=__version__, abi=KERNEL_ABI, population=pop.name, model=pop.model.name,
         surrogate=_SURROGATES[pop.surrogate.kind].format(**pop.surrogate.params),
         charge=[f"{c_names[a.target]} = {printer(a.value)};" for a in eq.charge],
         fire=printer(eq.fire_difference()),
