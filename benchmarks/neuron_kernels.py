@@ -105,6 +105,30 @@ def kernel_load_seconds(source: str) -> tuple[float, float]:
                                           text=True).stdout) for _ in range(2))
 
 
+def kernels_alone(model: torch.nn.Module, x: torch.Tensor, repeat: int) -> tuple[float, float]:
+    """Neuron-steps/s of the population's C kernels called directly on buffers allocated
+    once (forward; forward + backward): what the PyTorch around them costs is the gap to
+    the snnc row."""
+    lib = fused.load(model.populations["p"].kernel, "float")
+    flat = x.reshape(T, -1)
+    spikes, grad_x = torch.empty_like(flat), torch.empty_like(flat)
+    state0, params = torch.zeros(1, flat.shape[1]), torch.zeros(0)
+    state, one = torch.zeros(1, flat.shape[1]), torch.ones(())
+    partial, ptr = torch.zeros(flat.shape[1], 1), fused._ptr
+    threads = torch.get_num_threads()
+
+    def forward():
+        state.zero_()
+        lib.snnc_forward(ptr(flat), ptr(spikes), ptr(state), ptr(params), T, flat.shape[1],
+                         threads)
+
+    def backward():  # the gradient of out.sum(): one value, strides (0, 0)
+        lib.snnc_backward(ptr(flat), ptr(one), 0, 0, ptr(state0), None, ptr(params),
+                          ptr(grad_x), ptr(partial), T, flat.shape[1], 0, threads)
+    forward_s, backward_s = timed(forward, repeat)[1], timed(backward, repeat)[1]
+    return x.numel() / forward_s, x.numel() / (forward_s + backward_s)
+
+
 class Result:
     def __init__(self, lif: peers.Lif, x: torch.Tensor, repeat: int):
         xg = x.clone().requires_grad_()
@@ -149,6 +173,7 @@ def main() -> None:
     lifs.update({name: factory() for name, factory in peers.available().items()})
     # rich draws 80 columns when not writing to a terminal: too narrow for this table
     console = Console(width=None if sys.stdout.isatty() else 120)
+    alone_f, alone_fb = kernels_alone(model, x, args.repeat)
     results = {}
     for name, lif in lifs.items():
         console.print(f"running {name} ...")
@@ -188,6 +213,9 @@ def main() -> None:
                   f"in those neurons' gradients")
     console.print(f"snnc saves {base.saved:.2f} bytes per neuron-step for the backward "
                   f"(saved_tensors_hooks, each storage once)")
+    console.print(f"snnc's C kernels alone (buffers allocated once, no autograd; measured "
+                  f"just before the table's rows): forward {alone_f:.2e}, fwd+bwd "
+                  f"{alone_fb:.2e} n-steps/s")
     build, cached = kernel_load_seconds(model.populations["p"].kernel)
     console.print(f"snnc kernels of this population: first build {build:.2f} s, load from the "
                   f"disk cache in a new process {cached:.3f} s")
