@@ -2,7 +2,10 @@
 within 1e-5, gradcheck in float64."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -161,6 +164,21 @@ def test_kernels_of_another_snnc_version_are_not_called(tmp_path):
         second, *_ = run(module, x, True)
     assert len(warned) == 1
     assert torch.equal(first, reference) and torch.equal(second, reference)
+
+
+def test_processes_building_the_same_kernels_at_once_both_get_them(tmp_path):
+    """As the ranks of a torchrun job do. Each writes its own files until its library is
+    complete; the race this guards against is narrow, so the test shows that concurrent
+    builds succeed and leave no failure behind, not that the race would be caught."""
+    source = population(tmp_path, "CubaLIF").populations["p"].kernel
+    (tmp_path / "k.c").write_text(source)
+    script = ("import sys; from pathlib import Path; from snnc.runtime import fused; "
+              "sys.exit(fused.load(Path(sys.argv[1]).read_text(), 'double') is None)")
+    env = {**os.environ, "SNNC_CACHE": str(tmp_path / "shared")}
+    ranks = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "k.c")], env=env)
+             for _ in range(3)]
+    assert [rank.wait() for rank in ranks] == [0, 0, 0]
+    assert not list((tmp_path / "shared").rglob("*.failed"))
 
 
 def test_kernels_are_cached_on_disk(tmp_path):

@@ -175,14 +175,18 @@ def _build_and_open(compiler: str, source: str, flags: tuple[str, ...], suffix: 
         return None
     if not library.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        source_file = folder / f"{digest}.{suffix}"  # nvcc tells CUDA from C by the suffix
+        # Files of this process's own until the library is complete: ranks of one training
+        # job build the same kernels at once, and must not read each other's half-files.
+        mine = f"{digest}.{os.getpid()}"
+        source_file = folder / f"{mine}.{suffix}"  # nvcc tells CUDA from C by the suffix
         source_file.write_text(source)
-        partial = folder / f"{digest}.{os.getpid()}.so"
+        partial = folder / f"{mine}.so"
         built = subprocess.run([compiler, *flags, "-o", str(partial), str(source_file), "-lm"],
                                capture_output=True, text=True)
         if built.returncode != 0:
             failed.write_text(built.stderr)  # the next process skips this variant at once
             return None
+        os.replace(source_file, folder / f"{digest}.{suffix}")  # kept beside it, to read
         os.replace(partial, library)  # atomic: a concurrent build never sees half a file
     try:
         return ctypes.CDLL(str(library))
