@@ -115,7 +115,7 @@ def cuda_input(model: str, dtype: torch.dtype) -> torch.Tensor:
 @needs_gpu
 @needs_nvcc
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", [m for m in MODELS if not m.startswith("ILC")])
 def test_cuda_kernels_match_the_reference_step_on_the_gpu(tmp_path, model, dtype):
     module = population(tmp_path, model).to("cuda", dtype)
     assert_kernels_match(module, cuda_input(model, dtype))

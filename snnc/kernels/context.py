@@ -3,6 +3,8 @@ sympy's derivatives of it, the context that each target's template renders (cpu.
 cuda.cu.j2). A target is a renderer over this context, not a fork of it."""
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 from sympy.printing.c import C99CodePrinter
 
@@ -59,11 +61,15 @@ class _RealPrinter(C99CodePrinter):
 
 
 def supports(pop: Population) -> bool:
-    """Fused kernels cover charge/fire/reset models whose fire is a comparison; ILC feedback
-    (which mixes neighbouring neurons at every step) runs on the reference step."""
+    """Fused kernels cover charge/fire/reset models whose fire is a comparison."""
     fire = pop.equations.fire if pop.equations else None
-    return (pop.equations is not None and pop.equations.kernel is None and not pop.feedback_group
+    return (pop.equations is not None and pop.equations.kernel is None
             and getattr(fire, "op", None) in (">=", ">", "<=", "<"))
+
+
+def supports_cuda(pop: Population) -> bool:
+    """The CUDA kernels do not (yet) carry ILC feedback, which the CPU's do."""
+    return supports(pop) and not pop.feedback_group
 
 
 def step_context(pop: Population, printer_type: type[CPrinter] = CPrinter) -> dict:
@@ -76,8 +82,11 @@ def step_context(pop: Population, printer_type: type[CPrinter] = CPrinter) -> di
     printer = printer_type(lambda name: c_names.get(name, name))
     eq = pop.equations
     states = [{"c": c_names[k], "key": k} for k in math_.states]
-    # the rows of the state array: the model's states, then the refractory countdown
-    slots = [s["c"] for s in states] + (["count"] if pop.refractory else [])
+    # the rows of the state array: the model's states, the ILC feedback into the next
+    # step's input, the refractory countdown
+    slots = ([s["c"] for s in states] + (["carried"] if pop.feedback_group else [])
+             + (["count"] if pop.refractory else []))
+    group = pop.feedback_group or 0
     return dict(
         version=__version__, abi=KERNEL_ABI, population=pop.name, model=pop.model.name,
         surrogate=_SURROGATES[pop.surrogate.kind].format(**pop.surrogate.params),
@@ -86,6 +95,9 @@ def step_context(pop: Population, printer_type: type[CPrinter] = CPrinter) -> di
         reset=[reset_line(c_names[a.target], a, printer, C_RESET) for a in eq.reset],
         states=states, params=[{"c": c_names[p], "key": p} for p in math_.learnable],
         slots=slots, refractory=pop.refractory, spike_has_gradient=math_.spike_has_gradient(),
+        # ILC: groups of `group` neighbouring neurons, which blocks of neurons never split
+        group=group, size=math.prod(pop.shape), block=group * max(1, 256 // group) if group
+        else 256,
         **_derivatives(math_, _RealPrinter({f"param_{p}": c_names[p] for p in math_.learnable})))
 
 

@@ -4,9 +4,9 @@ autograd Function that dispatches on the tensors' device.
 
 Used by default on the CPU; SNNC_FUSED=0 (or `use_fused(False)`) turns them off. On the
 GPU they are opt-in (SNNC_FUSED_CUDA=1, or `use_fused(True, cuda=True)`) until they have
-run on one. Whenever they cannot run (no C compiler or nvcc, ILC feedback, recordings,
-other devices, a run continued step by step), the population runs its reference step:
-the same spikes, more slowly.
+run on one. Whenever they cannot run (no C compiler or nvcc, recordings, ILC feedback on
+the GPU, other devices, a run continued step by step), the population runs its reference
+step: the same spikes, more slowly.
 """
 from __future__ import annotations
 
@@ -96,8 +96,8 @@ def load(source: str, real: str) -> ctypes.CDLL | None:
     lib = library(source, real) if _current(source) else None
     if lib is not None:
         pointer, i64 = ctypes.c_void_p, ctypes.c_int64
-        lib.snnc_forward.argtypes = [pointer] * 4 + [i64, i64, ctypes.c_int]
-        lib.snnc_backward.argtypes = [pointer, pointer, i64, i64, *[pointer] * 5, i64, i64,
+        lib.snnc_forward.argtypes = [pointer] * 5 + [i64, i64, ctypes.c_int]
+        lib.snnc_backward.argtypes = [pointer, pointer, i64, i64, *[pointer] * 7, i64, i64,
                                       ctypes.c_int, ctypes.c_int]
     return lib
 
@@ -152,8 +152,8 @@ def load_cuda(source: str, real: str) -> ctypes.CDLL | None:
         error = lib.snnc_cuda_probe()  # not cached on disk: a new driver may fix it
         if error == 0:
             pointer, i64 = ctypes.c_void_p, ctypes.c_int64
-            lib.snnc_forward_cuda.argtypes = [pointer] * 4 + [i64, i64, pointer]
-            lib.snnc_backward_cuda.argtypes = [pointer, pointer, i64, i64, *[pointer] * 5, i64,
+            lib.snnc_forward_cuda.argtypes = [pointer] * 5 + [i64, i64, pointer]
+            lib.snnc_backward_cuda.argtypes = [pointer, pointer, i64, i64, *[pointer] * 7, i64,
                                                i64, ctypes.c_int, pointer, pointer]
             return lib
         problem = f"the fused CUDA kernels cannot run here ({_cuda_error(lib, error)})"
@@ -214,42 +214,60 @@ def _call(lib: ctypes.CDLL, kernel: str, x: torch.Tensor, *args) -> None:
 
 
 class FusedNeuron(torch.autograd.Function):
-    """x [T, M], initial states [S, M], learnable params [P] -> spikes [T, M], final states
+    """x [T, M], initial states [S, M], learnable params [P], ILC feedback (weights then
+    biases of its grouped conv1d, or empty) and its group -> spikes [T, M], final states
     [S, M]. Only x is saved for the backward (4 bytes per neuron-step): the kernel
     recomputes the rest. Gradients flow from the spikes and from the final states (a run
     continued later); the initial states get none."""
 
     @staticmethod
-    def forward(ctx, lib, detach_reset: bool, x, state0, params):
+    def forward(ctx, lib, detach_reset: bool, x, state0, params, feedback, group: int):
         spikes = torch.empty_like(x)
         state = state0.clone()
-        _call(lib, "forward", x, _ptr(x), _ptr(spikes), _ptr(state), _ptr(params), x.shape[0],
-              x.shape[1])
-        ctx.lib, ctx.detach_reset = lib, detach_reset
-        ctx.save_for_backward(x, state0, params)
+        _call(lib, "forward", x, _ptr(x), _ptr(spikes), _ptr(state), _ptr(params),
+              _ptr_or_null(feedback), x.shape[0], x.shape[1])
+        ctx.lib, ctx.detach_reset, ctx.group = lib, detach_reset, group
+        ctx.save_for_backward(x, state0, params, feedback)
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not zeros
         return spikes, state
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_state):
-        x, state0, params = ctx.saved_tensors
+        x, state0, params, feedback = ctx.saved_tensors
         grad_x = torch.empty_like(x)
-        partial = torch.zeros(x.shape[1], max(params.numel(), 1), dtype=x.dtype,
-                              device=x.device)
+        partial = x.new_zeros(x.shape[1], max(params.numel(), 1))
+        feedback_partial = x.new_zeros(x.shape[1], ctx.group + 1) if ctx.group else None
         if grad_spikes is None:
             grad_spikes = x.new_zeros(()).expand_as(x)
         elif grad_spikes.stride(1) not in (0, 1):
             grad_spikes = grad_spikes.contiguous()
         grad_state = None if grad_state is None else grad_state.contiguous()
         args = [_ptr(x), _ptr(grad_spikes), *grad_spikes.stride(), _ptr(state0),
-                None if grad_state is None else _ptr(grad_state), _ptr(params), _ptr(grad_x),
-                _ptr(partial), x.shape[0], x.shape[1], int(ctx.detach_reset)]
+                _ptr_or_null(grad_state), _ptr(params), _ptr_or_null(feedback), _ptr(grad_x),
+                _ptr(partial), _ptr_or_null(feedback_partial), x.shape[0], x.shape[1],
+                int(ctx.detach_reset)]
         if x.device.type == "cuda":  # each step's state, recomputed: [T, S, M] (cuda.cu.j2)
             before = torch.empty(x.shape[0], *state0.shape, dtype=x.dtype, device=x.device)
             args.append(_ptr(before))
         _call(ctx.lib, "backward", x, *args)
         grad_params = partial.sum(0)[: params.numel()]
-        return None, None, grad_x, None, grad_params
+        return (None, None, grad_x, None, grad_params,
+                _feedback_grad(feedback_partial, feedback.numel()), None)
+
+
+def _ptr_or_null(t: torch.Tensor | None) -> ctypes.c_void_p | None:
+    return None if t is None or t.numel() == 0 else _ptr(t)
+
+
+def _feedback_grad(partial: torch.Tensor | None, numel: int) -> torch.Tensor | None:
+    """The feedback's weight and bias gradients, as `feedback` lays them out, from each
+    neuron's share [M, group + 1]: neurons at the same place in their samples share one row
+    of weights, so the shares are summed over the samples."""
+    if partial is None:
+        return None
+    size = numel // partial.shape[1]  # neurons per sample
+    summed = partial.view(-1, size, partial.shape[1]).sum(0)
+    return torch.cat([summed[:, :-1].reshape(-1), summed[:, -1]])
 
 
 # The kernels' source is C for the CPU and CUDA for the GPU (Population.kernel, kernel_cuda).
@@ -257,8 +275,10 @@ _LOADERS = {"cpu": load, "cuda": load_cuda}
 
 
 def run(source: str, detach_reset: bool, x_seq: torch.Tensor, states: list[torch.Tensor],
-        params: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
-    """Spikes [T, B, *shape] and the final states, or None when the kernels cannot run."""
+        params: list[torch.Tensor], feedback: torch.nn.Conv1d | None = None
+        ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+    """Spikes [T, B, *shape] and the final states, or None when the kernels cannot run.
+    `feedback`: the population's ILC conv1d, whose weights the kernels apply."""
     loader = _LOADERS.get(x_seq.device.type)
     if (loader is None or x_seq.dtype not in REAL
             or (x_seq.device.type == "cuda" and not _cuda_enabled)):
@@ -266,12 +286,16 @@ def run(source: str, detach_reset: bool, x_seq: torch.Tensor, states: list[torch
     lib = loader(source, REAL[x_seq.dtype])
     if lib is None:
         return None
+    fed = (torch.cat([feedback.weight.reshape(-1), feedback.bias]).to(x_seq.dtype)
+           if feedback is not None else x_seq.new_zeros(0))
     if not ctypes.c_int.in_dll(lib, "snnc_spike_has_gradient").value:
-        x_seq, params = x_seq.detach(), [p.detach() for p in params]
+        x_seq, params, fed = x_seq.detach(), [p.detach() for p in params], fed.detach()
     steps = x_seq.shape[0]
     flat = x_seq.reshape(steps, -1).contiguous()
     state0 = torch.stack([s.reshape(-1) for s in states]).to(x_seq.dtype).contiguous()
     vector = (torch.stack([p.reshape(()) for p in params]).to(x_seq.dtype) if params
               else torch.zeros(0, dtype=x_seq.dtype, device=x_seq.device))
-    spikes, final = FusedNeuron.apply(lib, detach_reset, flat, state0, vector.contiguous())
+    group = feedback.kernel_size[0] if feedback is not None else 0
+    spikes, final = FusedNeuron.apply(lib, detach_reset, flat, state0, vector.contiguous(),
+                                      fed.contiguous(), group)
     return spikes.view_as(x_seq), [f.view_as(s) for f, s in zip(final, states, strict=True)]

@@ -107,18 +107,22 @@ class Population(nn.Module):
     def _fused(self, x_seq: torch.Tensor) -> torch.Tensor | None:
         """All T steps in the fused kernels, when they apply to this run."""
         source = self.kernel_cuda if x_seq.device.type == "cuda" else self.kernel
-        if (source is None or not fused.enabled() or self.states is not None
-                or self.record or self.feedback is not None):
+        if source is None or not fused.enabled() or self.states is not None or self.record:
             return None
         self._init_states(x_seq[0])
-        slots = [*self.states.values(), *([self.countdown] if self.refractory else [])]
+        carried = torch.zeros_like(x_seq[0]) if self.feedback is not None else None
+        slots = [*self.states.values(), *([carried] if carried is not None else []),
+                 *([self.countdown] if self.refractory else [])]
         result = fused.run(source, self.detach_reset, x_seq, slots,
-                           list(self.learnable.values()))
+                           list(self.learnable.values()), self.feedback)
         if result is None:
+            self.states = None  # the reference step starts this run afresh
             return None
         spikes, final = result
         if self.refractory:
             self.countdown = final.pop()
+        if carried is not None:
+            self.carried = final.pop()
         self.states = dict(zip(self.state_names, final, strict=True))
         return spikes
 
