@@ -119,12 +119,12 @@ def kernels_alone(model: torch.nn.Module, x: torch.Tensor, repeat: int) -> tuple
 
     def forward():
         state.zero_()
-        lib.snnc_forward(ptr(flat), ptr(spikes), ptr(state), ptr(params), T, flat.shape[1],
-                         threads)
+        lib.snnc_forward(ptr(flat), ptr(spikes), ptr(state), ptr(params), None, T,
+                         flat.shape[1], threads)
 
     def backward():  # the gradient of out.sum(): one value, strides (0, 0)
-        lib.snnc_backward(ptr(flat), ptr(one), 0, 0, ptr(state0), None, ptr(params),
-                          ptr(grad_x), ptr(partial), T, flat.shape[1], 0, threads)
+        lib.snnc_backward(ptr(flat), ptr(one), 0, 0, ptr(state0), None, ptr(params), None,
+                          ptr(grad_x), ptr(partial), None, T, flat.shape[1], 0, threads)
     forward_s, backward_s = timed(forward, repeat)[1], timed(backward, repeat)[1]
     return x.numel() / forward_s, x.numel() / (forward_s + backward_s)
 
