@@ -211,6 +211,9 @@ def main() -> None:
                   f"{tolerance:.1e}, 1e-5 of the largest), differ from snnc's. snnTorch and "
                   f"Norse fire on v > 1, snnc on v >= 1: they differ where v is exactly 1, and "
                   f"in those neurons' gradients")
+    console.print("roofline: the copy's bytes read and written per second; a copy with cached "
+                  "stores also reads each destination line before writing it, which snnc's "
+                  "kernels avoid by streaming their outputs, so they can pass this roofline")
     console.print(f"snnc saves {base.saved:.2f} bytes per neuron-step for the backward "
                   f"(saved_tensors_hooks, each storage once)")
     console.print(f"snnc's C kernels alone (buffers allocated once, no autograd; measured "
