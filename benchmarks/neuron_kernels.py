@@ -28,13 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import peers
 import torch
-import torch._inductor.config
 from rich.console import Console
 from rich.table import Table
 
@@ -155,14 +153,7 @@ class Result:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    # compile cold, as a first use does: no inductor cache from an earlier run
-    torch._inductor.config.force_disable_caches = True
-    # no pool of compile workers beside the other rows' measurements (compile time grows)
-    torch._inductor.config.compile_threads = 1
-    warnings.filterwarnings("ignore", message="dynamo_pgo force disabled")
+    args = peers.setup(parser)
     torch.manual_seed(0)
     x = torch.rand(T, B, N) * 1.5
     model = snnc_population()

@@ -25,12 +25,28 @@ nirtorch.
 """
 from __future__ import annotations
 
+import argparse
+import warnings
 import weakref
 from collections.abc import Callable
 
 import torch
+import torch._inductor.config
 
 Lif = Callable[[torch.Tensor], torch.Tensor]
+
+
+def setup(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """A benchmark's arguments, with --threads, and torch set up the same for every run."""
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    # compile cold, as a first use does: no inductor cache from an earlier run
+    torch._inductor.config.force_disable_caches = True
+    # no pool of compile workers beside the other rows' measurements (compile time grows)
+    torch._inductor.config.compile_threads = 1
+    warnings.filterwarnings("ignore", message="dynamo_pgo force disabled")
+    return args
 TAU, THRESHOLD, ALPHA = 2.0, 1.0, 4.0
 
 

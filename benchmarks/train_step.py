@@ -27,12 +27,10 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import peers
 import torch
-import torch._inductor.config
 from rich.console import Console
 from rich.table import Table
 
@@ -139,14 +137,7 @@ class Result:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    # compile cold, as a first use does: no inductor cache from an earlier run
-    torch._inductor.config.force_disable_caches = True
-    # no pool of compile workers beside the other rows' measurements (compile time grows)
-    torch._inductor.config.compile_threads = 1
-    warnings.filterwarnings("ignore", message="dynamo_pgo force disabled")
+    args = peers.setup(parser)
     torch.manual_seed(0)
     x = (torch.rand(T, B, IN) < 0.2).float()
     y = torch.randint(0, OUT, (B,))

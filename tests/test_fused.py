@@ -60,14 +60,16 @@ def population(tmp_path, model: str) -> torch.nn.Module:
     return snnc_compile(path)()
 
 
-def run(module, x, use_kernels: bool):
+def run(module, x, use_kernels: bool, weighted: bool = True):
+    """Spikes, the input's and the parameters' gradients and the final states, of a loss
+    weighted per element (a contiguous gradient) or a plain sum (one value expanded)."""
     fused.use_fused(use_kernels)
     module.reset()
     xx = x.detach().clone().requires_grad_()
     spikes = module(xx)
-    weights = torch.linspace(0.5, 1.5, spikes.numel(), dtype=x.dtype).view_as(spikes)
+    weights = torch.linspace(0.5, 1.5, spikes.numel(), dtype=x.dtype, device=x.device)
     if spikes.requires_grad:  # SFIF and SFLIF carry no gradient in the reference step
-        (spikes * weights).sum().backward()
+        (spikes * weights.view_as(spikes) if weighted else spikes).sum().backward()
     grads = [p.grad.clone() for p in module.parameters() if p.grad is not None]
     for p in module.parameters():
         p.grad = None
@@ -146,17 +148,22 @@ def test_only_the_input_is_saved_for_the_backward(tmp_path):
     assert sum(t.numel() * t.element_size() for t in big) == T * B * N * 4
 
 
+def assert_reference_after_one_warning(module, x, reference, warning: str) -> None:
+    """Two runs with the kernels asked for: one warning, the reference step's spikes."""
+    with pytest.warns(UserWarning, match=warning) as warned:
+        first, *_ = run(module, x, True)
+        second, *_ = run(module, x, True)
+    assert len(warned) == 1
+    assert torch.equal(first, reference) and torch.equal(second, reference)
+
+
 def test_without_a_compiler_the_reference_step_runs_after_one_warning(tmp_path, monkeypatch):
     module = population(tmp_path, "LIF")
     x = torch.rand(T, B, N, generator=torch.Generator().manual_seed(1)) * 1.5
     reference, *_ = run(module, x, False)
     monkeypatch.setenv("PATH", str(tmp_path / "no-such-folder"))
     monkeypatch.delenv("CC", raising=False)
-    with pytest.warns(UserWarning, match="no C compiler") as warned:
-        first, *_ = run(module, x, True)
-        second, *_ = run(module, x, True)
-    assert len(warned) == 1
-    assert torch.equal(first, reference) and torch.equal(second, reference)
+    assert_reference_after_one_warning(module, x, reference, "no C compiler")
 
 
 def test_kernels_of_another_snnc_version_are_not_called(tmp_path):
@@ -167,11 +174,7 @@ def test_kernels_of_another_snnc_version_are_not_called(tmp_path):
     reference, *_ = run(module, x, False)
     pop = module.populations["p"]
     pop.kernel = pop.kernel.replace(f"snnc_kernel_abi = {KERNEL_ABI};", "snnc_kernel_abi = 1;")
-    with pytest.warns(UserWarning, match="another snnc version") as warned:
-        first, *_ = run(module, x, True)
-        second, *_ = run(module, x, True)
-    assert len(warned) == 1
-    assert torch.equal(first, reference) and torch.equal(second, reference)
+    assert_reference_after_one_warning(module, x, reference, "another snnc version")
 
 
 def test_processes_building_the_same_kernels_at_once_both_get_them(tmp_path):

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
-from test_fused import MODELS, B, N, T, population
+from test_fused import MODELS, B, N, T, population, run
 
 from snnc.kernels.abi import KERNEL_ABI
 from snnc.runtime import fused
@@ -72,23 +72,6 @@ def test_without_nvcc_the_cuda_kernels_are_off_after_one_warning(tmp_path, monke
         assert fused.load_cuda(source, "float") is None
         assert fused.load_cuda(source, "float") is None
     assert len(warned) == 1
-
-
-def run(module, x, use_kernels: bool, weighted: bool = True):
-    """Spikes, the input's and the parameters' gradients and the final states, of a loss
-    weighted per element (a contiguous gradient) or a plain sum (one value expanded)."""
-    fused.use_fused(use_kernels)
-    module.reset()
-    xx = x.detach().clone().requires_grad_()
-    spikes = module(xx)
-    weights = torch.linspace(0.5, 1.5, spikes.numel(), dtype=x.dtype, device=x.device)
-    (spikes * weights.view_as(spikes) if weighted else spikes).sum().backward()
-    grads = [p.grad.clone() for p in module.parameters() if p.grad is not None]
-    for p in module.parameters():
-        p.grad = None
-    pop = module.populations["p"]
-    final = [*pop.states.values(), *([pop.countdown] if pop.refractory else [])]
-    return spikes.detach(), xx.grad, grads, final
 
 
 def assert_kernels_match(module, x, weighted: bool = True) -> None:
