@@ -18,7 +18,7 @@ from snnc.resources import data_dir
 from snnc.runtime import fused
 
 # Above this fraction of nonzeros the blocked GEMM is faster than visiting them one by one.
-DENSITY_LIMIT = 0.3
+DENSITY_LIMIT = 0.25
 
 
 @cache
