@@ -6,12 +6,8 @@ with the memory roofline from a bandwidth measurement taken in the same run.
 
     python benchmarks/neuron_kernels.py [--repeat 7] [--threads N]
 
-The peers are optional (each one that does not import is skipped, with the reason) and
-are installed without their dependencies, which would replace the CPU torch:
-
-    .venv/bin/pip install --no-deps spikingjelly==2.0.0 snntorch==1.0.0 norse==1.1.0 \\
-        nir==1.0.8 nirtorch==2.6
-    .venv/bin/pip install numpy h5py
+The peers are optional (each one that does not import is skipped, with the reason);
+benchmarks/peers.py says how to install them.
 
 The forward runs under torch.no_grad(). torch.compile (default inductor, its caches off so
 that each run compiles cold) compiles on the first forward and again on the first
@@ -112,7 +108,7 @@ def kernels_alone(model: torch.nn.Module, x: torch.Tensor, repeat: int) -> tuple
     spikes, grad_x = torch.empty_like(flat), torch.empty_like(flat)
     state0, params = torch.zeros(1, flat.shape[1]), torch.zeros(0)
     state, one = torch.zeros(1, flat.shape[1]), torch.ones(())
-    partial, ptr = torch.zeros(flat.shape[1], 1), fused._ptr
+    partial, ptr = torch.zeros(flat.shape[1], 1), fused.ptr
     threads = torch.get_num_threads()
 
     def forward():

@@ -6,12 +6,8 @@ snnc's LIF). Prints steps per second.
 
     python benchmarks/train_step.py [--iters 20] [--threads N]
 
-The peers are optional (each one that does not import is skipped, with the reason) and
-are installed without their dependencies, which would replace the CPU torch:
-
-    .venv/bin/pip install --no-deps spikingjelly==2.0.0 snntorch==1.0.0 norse==1.1.0 \\
-        nir==1.0.8 nirtorch==2.6
-    .venv/bin/pip install numpy h5py
+The peers are optional (each one that does not import is skipped, with the reason);
+benchmarks/peers.py says how to install them.
 
 Every model starts from the same weights (snnc's); before the timing, the loss and
 gradient of one step with those weights scaled by 8 (so that neurons fire) are compared

@@ -91,11 +91,12 @@ def _check_supported(graph: nx.MultiDiGraph) -> None:
 
 def _population(pop) -> dict:
     fused, cuda = kernel_context.supports(pop), kernel_context.supports_cuda(pop)
+    context = kernel_context.step_context(pop) if fused else None  # shared by both targets
     return {"kernel": f"KERNEL_{pop.name}" if fused else None,
-            "kernel_source": cpu_kernels.kernel_source(pop) if fused else None,
+            "kernel_source": cpu_kernels.kernel_source(pop, context) if fused else None,
             # a prefix of its own: KERNEL_CUDA_x would be the C kernels of a population CUDA_x
             "kernel_cuda": f"CUDA_KERNEL_{pop.name}" if cuda else None,
-            "kernel_cuda_source": cuda_kernels.cuda_source(pop) if cuda else None,
+            "kernel_cuda_source": cuda_kernels.cuda_source(pop, context) if cuda else None,
             "detach_reset": pop.detach_reset, "name": pop.name, "step": f"step_{pop.name}",
             "shape": literal(pop.shape),
             "state_init": "{" + ", ".join(f"{s!r}: {literal(v)}"

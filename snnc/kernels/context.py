@@ -3,8 +3,6 @@ sympy's derivatives of it, the context that each target's template renders (cpu.
 cuda.cu.j2). A target is a renderer over this context, not a fork of it."""
 from __future__ import annotations
 
-import math
-
 import sympy as sp
 from sympy.printing.c import C99CodePrinter
 
@@ -72,15 +70,13 @@ def supports_cuda(pop: Population) -> bool:
     return supports(pop) and not pop.feedback_group
 
 
-def step_context(pop: Population, printer_type: type[CPrinter] = CPrinter) -> dict:
-    """The template context of the population's kernels. `printer_type` writes the step's
-    own expressions the way the target's PyTorch evaluates them (see CudaPrinter); `real`
-    is a macro (REAL=float or double) chosen when the kernels are compiled."""
+def step_context(pop: Population) -> dict:
+    """The target-independent part of the template context of the population's kernels:
+    names, slots, sympy's derivatives (the costly part, so computed once for all targets);
+    `real` is a macro (REAL=float or double) chosen when the kernels are compiled."""
     math_ = step_math(pop)
     local = local_names([*math_.states, *math_.learnable])
     c_names = {name: ("s_" if name in math_.states else "p_") + local[name] for name in local}
-    printer = printer_type(lambda name: c_names.get(name, name))
-    eq = pop.equations
     states = [{"c": c_names[k], "key": k} for k in math_.states]
     # the rows of the state array: the model's states, the ILC feedback into the next
     # step's input, the refractory countdown
@@ -90,15 +86,23 @@ def step_context(pop: Population, printer_type: type[CPrinter] = CPrinter) -> di
     return dict(
         version=__version__, abi=KERNEL_ABI, population=pop.name, model=pop.model.name,
         surrogate=_SURROGATES[pop.surrogate.kind].format(**pop.surrogate.params),
-        charge=[f"{c_names[a.target]} = {printer(a.value)};" for a in eq.charge],
-        fire=printer(eq.fire_difference()),
-        reset=[reset_line(c_names[a.target], a, printer, C_RESET) for a in eq.reset],
-        states=states, params=[{"c": c_names[p], "key": p} for p in math_.learnable],
+        c_names=c_names, states=states,
+        params=[{"c": c_names[p], "key": p} for p in math_.learnable],
         slots=slots, refractory=pop.refractory, spike_has_gradient=math_.spike_has_gradient(),
         # ILC: groups of `group` neighbouring neurons, which blocks of neurons never split
-        group=group, size=math.prod(pop.shape), block=group * max(1, 256 // group) if group
-        else 256,
+        group=group, size=pop.size, block=group * max(1, 256 // group) if group else 256,
         **_derivatives(math_, _RealPrinter({f"param_{p}": c_names[p] for p in math_.learnable})))
+
+
+def printed_step(pop: Population, context: dict, printer_type: type[CPrinter]) -> dict:
+    """The step's own expressions (charge, fire, reset) in C, printed by `printer_type` the
+    way the target's PyTorch evaluates them (see CudaPrinter)."""
+    c_names = context["c_names"]
+    printer = printer_type(lambda name: c_names.get(name, name))
+    eq = pop.equations
+    return dict(charge=[f"{c_names[a.target]} = {printer(a.value)};" for a in eq.charge],
+                fire=printer(eq.fire_difference()),
+                reset=[reset_line(c_names[a.target], a, printer, C_RESET) for a in eq.reset])
 
 
 def _derivatives(math_: StepMath, c: _RealPrinter) -> dict:

@@ -95,11 +95,17 @@ def load(source: str, real: str) -> ctypes.CDLL | None:
     """A population's compiled kernels (see `library`), ready to call."""
     lib = library(source, real) if _current(source) else None
     if lib is not None:
+        _read_constants(lib)
         pointer, i64 = ctypes.c_void_p, ctypes.c_int64
         lib.snnc_forward.argtypes = [pointer] * 5 + [i64, i64, ctypes.c_int]
         lib.snnc_backward.argtypes = [pointer, pointer, i64, i64, *[pointer] * 7, i64, i64,
                                       ctypes.c_int, ctypes.c_int]
     return lib
+
+
+def _read_constants(lib: ctypes.CDLL) -> None:
+    """What the kernels say of themselves, read once when they are loaded."""
+    lib.spike_has_gradient = bool(ctypes.c_int.in_dll(lib, "snnc_spike_has_gradient").value)
 
 
 def _current(source: str) -> bool:
@@ -151,6 +157,7 @@ def load_cuda(source: str, real: str) -> ctypes.CDLL | None:
         lib.snnc_cuda_error.restype = ctypes.c_char_p
         error = lib.snnc_cuda_probe()  # not cached on disk: a new driver may fix it
         if error == 0:
+            _read_constants(lib)
             pointer, i64 = ctypes.c_void_p, ctypes.c_int64
             lib.snnc_forward_cuda.argtypes = [pointer] * 5 + [i64, i64, pointer]
             lib.snnc_backward_cuda.argtypes = [pointer, pointer, i64, i64, *[pointer] * 7, i64,
@@ -195,7 +202,8 @@ def _build_and_open(compiler: str, source: str, flags: tuple[str, ...], suffix: 
         return None
 
 
-def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
+def ptr(t: torch.Tensor) -> ctypes.c_void_p:
+    """The tensor's data as a C pointer argument (the tensor must outlive the call)."""
     return ctypes.c_void_p(t.data_ptr())
 
 
@@ -224,7 +232,7 @@ class FusedNeuron(torch.autograd.Function):
     def forward(ctx, lib, detach_reset: bool, x, state0, params, feedback, group: int):
         spikes = torch.empty_like(x)
         state = state0.clone()
-        _call(lib, "forward", x, _ptr(x), _ptr(spikes), _ptr(state), _ptr(params),
+        _call(lib, "forward", x, ptr(x), ptr(spikes), ptr(state), ptr(params),
               _ptr_or_null(feedback), x.shape[0], x.shape[1])
         ctx.lib, ctx.detach_reset, ctx.group = lib, detach_reset, group
         ctx.save_for_backward(x, state0, params, feedback)
@@ -242,13 +250,13 @@ class FusedNeuron(torch.autograd.Function):
         elif grad_spikes.stride(1) not in (0, 1):
             grad_spikes = grad_spikes.contiguous()
         grad_state = None if grad_state is None else grad_state.contiguous()
-        args = [_ptr(x), _ptr(grad_spikes), *grad_spikes.stride(), _ptr(state0),
-                _ptr_or_null(grad_state), _ptr(params), _ptr_or_null(feedback), _ptr(grad_x),
-                _ptr(partial), _ptr_or_null(feedback_partial), x.shape[0], x.shape[1],
+        args = [ptr(x), ptr(grad_spikes), *grad_spikes.stride(), ptr(state0),
+                _ptr_or_null(grad_state), ptr(params), _ptr_or_null(feedback), ptr(grad_x),
+                ptr(partial), _ptr_or_null(feedback_partial), x.shape[0], x.shape[1],
                 int(ctx.detach_reset)]
         if x.device.type == "cuda":  # each step's state, recomputed: [T, S, M] (cuda.cu.j2)
             before = torch.empty(x.shape[0], *state0.shape, dtype=x.dtype, device=x.device)
-            args.append(_ptr(before))
+            args.append(ptr(before))
         _call(ctx.lib, "backward", x, *args)
         grad_params = partial.sum(0)[: params.numel()]
         return (None, None, grad_x, None, grad_params,
@@ -256,7 +264,7 @@ class FusedNeuron(torch.autograd.Function):
 
 
 def _ptr_or_null(t: torch.Tensor | None) -> ctypes.c_void_p | None:
-    return None if t is None or t.numel() == 0 else _ptr(t)
+    return None if t is None or t.numel() == 0 else ptr(t)
 
 
 def _feedback_grad(partial: torch.Tensor | None, numel: int) -> torch.Tensor | None:
@@ -288,7 +296,7 @@ def run(source: str, detach_reset: bool, x_seq: torch.Tensor, states: list[torch
         return None
     fed = (torch.cat([feedback.weight.reshape(-1), feedback.bias]).to(x_seq.dtype)
            if feedback is not None else x_seq.new_zeros(0))
-    if not ctypes.c_int.in_dll(lib, "snnc_spike_has_gradient").value:
+    if not lib.spike_has_gradient:
         x_seq, params, fed = x_seq.detach(), [p.detach() for p in params], fed.detach()
     steps = x_seq.shape[0]
     flat = x_seq.reshape(steps, -1).contiguous()

@@ -16,6 +16,7 @@ from torch import nn
 
 from snnc.resources import data_dir
 from snnc.runtime import fused
+from snnc.runtime.fused import ptr
 
 # Above this fraction of nonzeros the blocked GEMM is faster than visiting them one by one.
 DENSITY_LIMIT = 0.25
@@ -34,10 +35,6 @@ def _library(dtype: torch.dtype) -> ctypes.CDLL | None:
     return lib
 
 
-def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
-    return ctypes.c_void_p(t.data_ptr())
-
-
 class _Nonzeros:
     """The nonzeros of a [R, K] input, listed by row (and by column when asked)."""
 
@@ -46,22 +43,25 @@ class _Nonzeros:
         self.start = torch.empty(x.shape[0] + 1, dtype=torch.int64)
         index = torch.empty(capacity, dtype=torch.int32)
         value = torch.empty(capacity, dtype=x.dtype)
-        self.count = lib.spike_dense_rows(_ptr(x), *x.shape, capacity, _ptr(self.start),
-                                          _ptr(index), _ptr(value), torch.get_num_threads())
+        self.count = lib.spike_dense_rows(ptr(x), *x.shape, capacity, ptr(self.start),
+                                          ptr(index), ptr(value), torch.get_num_threads())
         self.index, self.value = index[: max(self.count, 0)], value[: max(self.count, 0)]
+
+    def by_row(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.start, self.index, self.value
 
     def by_column(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         start = torch.empty(self.shape[1] + 1, dtype=torch.int64)
         index, value = torch.empty_like(self.index), torch.empty_like(self.value)
-        self.lib.spike_dense_columns(_ptr(self.start), _ptr(self.index), _ptr(self.value),
-                                     *self.shape, _ptr(start), _ptr(index), _ptr(value))
+        self.lib.spike_dense_columns(ptr(self.start), ptr(self.index), ptr(self.value),
+                                     *self.shape, ptr(start), ptr(index), ptr(value))
         return start, index, value
 
     def gather(self, lists, src: torch.Tensor, dst: torch.Tensor) -> None:
         """dst[d] += the rows of src that list d picks, weighted by their values."""
         start, index, value = lists
-        self.lib.spike_dense_gather(_ptr(start), _ptr(index), _ptr(value), _ptr(src),
-                                    _ptr(dst), dst.shape[0], dst.shape[1],
+        self.lib.spike_dense_gather(ptr(start), ptr(index), ptr(value), ptr(src),
+                                    ptr(dst), dst.shape[0], dst.shape[1],
                                     torch.get_num_threads())
 
 
@@ -74,8 +74,7 @@ class _SpikeLinearFunction(torch.autograd.Function):
     def forward(ctx, nonzeros: _Nonzeros, x, weight, bias):
         out = (bias.expand(x.shape[0], -1).clone() if bias is not None
                else weight.new_zeros(x.shape[0], weight.shape[0]))
-        rows = (nonzeros.start, nonzeros.index, nonzeros.value)
-        nonzeros.gather(rows, weight.t().contiguous(), out)
+        nonzeros.gather(nonzeros.by_row(), weight.t().contiguous(), out)
         ctx.nonzeros = nonzeros
         ctx.save_for_backward(weight)
         return out
