@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from snnc.backends.common import camel_case, header, literal, py_name, step_function
+from snnc.backends.common import camel_case, header, literal, py_name
+from snnc.backends.steps import step_function
 from snnc.errors import SnnError
 from snnc.ir import connections, populations
 from snnc.ir.nodes import Connection, Encoder

@@ -7,7 +7,7 @@ import sympy as sp
 from sympy.printing.c import C99CodePrinter
 
 from snnc import __version__
-from snnc.backends.common import local_names, reset_line
+from snnc.backends.steps import local_names, reset_line
 from snnc.ir.nodes import Population
 from snnc.kernels.abi import KERNEL_ABI
 from snnc.kernels.symbolic import StepMath, step_math
