@@ -1,16 +1,19 @@
-"""The `snnc` command. Exit status: 0 success, 1 an error in the input, 2 bad usage."""
+"""The `snnc` command. Exit status: 0 success, 1 an error in the input, 2 bad usage, 3 an
+internal error (a bug in snnc, reported in one line), 130 interrupted."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from snnc import __version__
 from snnc.compiler import frontend
-from snnc.errors import SnnError
-from snnc.report import FORMATS, render
+from snnc.errors import SnnError, printable
+from snnc.report import FORMATS, render_all
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+EXIT_INTERNAL, EXIT_INTERRUPTED = 3, 130  # a bug in snnc; Ctrl-C
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,28 +63,40 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             for written in build(args):
-                print(f"wrote {written}")
+                print(f"wrote {printable(str(written))}")
         elif args.command == "check":
             graphs = frontend(args.file, allowed=args.allow_import)
             names = ", ".join(g.graph["name"] for g in graphs) or "no network"
-            print(f"{args.file}: ok ({names})")
+            print(f"{printable(args.file)}: ok ({names})")
         else:
             graphs = frontend(args.file, args.network, allowed=args.allow_import)
-            sys.stdout.write("\n".join(render(g, args.format) for g in graphs))
+            sys.stdout.write(render_all(graphs, args.format))
     except SnnError as err:
         print(err.render(), file=sys.stderr)
         return EXIT_INPUT
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug in snnc, not in the input: say so, briefly
+        if os.environ.get("SNNC_TRACEBACK"):
+            raise
+        print(printable(f"snnc: internal error: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        print("  please report it with the input file; SNNC_TRACEBACK=1 shows where it "
+              "happened", file=sys.stderr)
+        return EXIT_INTERNAL
     return EXIT_OK
 
 
 def build(args) -> list[Path]:
-    from snnc.compiler import generate
-    from snnc.writer import write_atomically
-    modules = generate(args.file, args.backend, args.network, args.allow_import)
+    from snnc.compiler import build_sources
+    from snnc.resources import stdlib_dir
+    from snnc.writer import check_targets, write_atomically
+    program, modules = build_sources(args.file, args.backend, args.network, args.allow_import)
     if not modules:
         raise SnnError(f"{args.file} defines no network", hint="add `network NAME { ... }`")
     targets = output_paths(Path(args.file), args.output, [name for name, _ in modules])
-    for (_, source), target in zip(modules, targets, strict=True):
+    read = [Path(name) for name in program.sources] + sorted(stdlib_dir().glob("*.snn"))
+    resolved = check_targets(targets, read)
+    for (_, source), target in zip(modules, resolved, strict=True):
         write_atomically(target, source)
     return targets
 

@@ -5,12 +5,33 @@ import networkx as nx
 
 from snnc import __version__
 from snnc.backends import softbp
+from snnc.backends.common import camel_case
 from snnc.check import check_backend
 from snnc.errors import SnnError
 from snnc.ir import populations
 from snnc.templating import templates
 
 BACKENDS = {"softbp": softbp}
+
+
+def render_all(graphs: list[nx.MultiDiGraph], backend: str | None = None
+               ) -> list[tuple[str, str]]:
+    """(class name, module source) of each network; networks whose names give one class
+    (`my_net`, `MyNet`, `my__net`) are refused, as their modules would replace each other."""
+    _check_distinct_classes(graphs)
+    return [render(graph, backend) for graph in graphs]
+
+
+def _check_distinct_classes(graphs: list[nx.MultiDiGraph]) -> None:
+    seen: dict[str, nx.MultiDiGraph] = {}
+    for graph in graphs:
+        name = camel_case(graph.graph["name"])
+        if name in seen:
+            first = seen[name].graph
+            raise SnnError(f"networks {first['name']} and {graph.graph['name']} both compile "
+                           f"to class {name}", graph.graph["pos"],
+                           f"rename one of them (the first is at line {first['pos'].line})")
+        seen[name] = graph
 
 
 def render(graph: nx.MultiDiGraph, backend: str | None = None) -> tuple[str, str]:
@@ -24,4 +45,3 @@ def render(graph: nx.MultiDiGraph, backend: str | None = None) -> tuple[str, str
     context = module.context(graph, __version__)
     source = templates().get_template(f"{backend}/network.py.j2").render(**context)
     return context["class_name"], source
-

@@ -1,16 +1,18 @@
-"""The pipeline, top-down: parse -> checks -> graph -> passes (-> backends, issue 3)."""
+"""The pipeline, top-down: load -> checks -> graph -> passes -> a backend's module."""
 from __future__ import annotations
 
 import builtins
+import contextlib
+import hashlib
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import networkx as nx
 
 from snnc.check import check_program
 from snnc.errors import Pos, SnnError
-from snnc.frontend.loader import load
+from snnc.frontend.loader import Program, load
 from snnc.ir import to_graph
 from snnc.passes import fold_constants, schedule
 
@@ -18,11 +20,42 @@ from snnc.passes import fold_constants, schedule
 def frontend(path: str | Path, network: str | None = None,
              allowed: Iterable[str | Path] = ()) -> list[nx.MultiDiGraph]:
     """One scheduled, constant-folded graph per network of `path` (or the one named)."""
+    return analyse(path, network, allowed)[1]
+
+
+def analyse(path: str | Path, network: str | None = None, allowed: Iterable[str | Path] = ()
+            ) -> tuple[Program, list[nx.MultiDiGraph]]:
+    """The loaded program and its graphs. Each graph records the files it was loaded from
+    with their sha256 (graph.graph["sources"], the main file first)."""
     try:
-        return _frontend(path, network, allowed)
+        program = load(path, allowed)
+        with sources_shown(program):
+            networks = check_program(program, network)
+            graphs = [schedule(fold_constants(to_graph(net))) for net in networks]
     except RecursionError as exc:
         raise SnnError("this expression is nested too deeply to compile", _deepest(path),
                        "split very long expressions into several statements") from exc
+    digests = source_digests(program)
+    for graph in graphs:
+        graph.graph["sources"] = digests
+    return program, graphs
+
+
+@contextlib.contextmanager
+def sources_shown(program: Program) -> Iterator[None]:
+    """An error raised by any stage after loading shows the line it points at."""
+    try:
+        yield
+    except SnnError as err:
+        if err.file in program.sources:
+            err.with_source(program.sources[err.file])
+        raise
+
+
+def source_digests(program: Program) -> list[tuple[str, str]]:
+    """(file as shown, sha256 of its text as read) for every file of the program."""
+    return [(name, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+            for name, text in program.sources.items()]
 
 
 def _deepest(path: str | Path, limit: int = 100) -> Pos:
@@ -39,22 +72,20 @@ def _deepest(path: str | Path, limit: int = 100) -> Pos:
     return Pos(str(path), 1, 1)
 
 
-def _frontend(path, network, allowed) -> list[nx.MultiDiGraph]:
-    program = load(path, allowed)
-    try:
-        networks = check_program(program, network)
-    except SnnError as err:
-        if err.file in program.sources:
-            err.with_source(program.sources[err.file])
-        raise
-    return [schedule(fold_constants(to_graph(net))) for net in networks]
-
-
 def generate(path: str | Path, backend: str | None = None, network: str | None = None,
              allowed: Iterable[str | Path] = ()) -> list[tuple[str, str]]:
     """(class name, Python source) for each network of `path`: the front end, then codegen."""
-    from snnc.codegen import render
-    return [render(graph, backend) for graph in frontend(path, network, allowed)]
+    return build_sources(path, backend, network, allowed)[1]
+
+
+def build_sources(path: str | Path, backend: str | None = None, network: str | None = None,
+                  allowed: Iterable[str | Path] = ()
+                  ) -> tuple[Program, list[tuple[str, str]]]:
+    """The program and (class name, Python source) for each of its networks."""
+    from snnc.codegen import render_all
+    program, graphs = analyse(path, network, allowed)
+    with sources_shown(program):
+        return program, render_all(graphs, backend)
 
 
 def compile(path: str | Path, backend: str | None = None, network: str | None = None,
@@ -65,7 +96,8 @@ def compile(path: str | Path, backend: str | None = None, network: str | None = 
         raise SnnError(f"{path} defines no network", hint="add `network NAME { ... }`")
     class_name, source = chosen[0]
     module = types.ModuleType(f"snnc_generated_{class_name}")
-    module.__file__ = f"<snnc {Path(path).name}>"
-    # The source is snnc's own output: names are validated identifiers, values literals.
+    module.__file__ = f"<snnc {class_name}>"
+    # The source is snnc's own output: names are validated identifiers, values literals,
+    # text from the input appears only escaped inside comments.
     exec(builtins.compile(source, module.__file__, "exec"), module.__dict__)
     return getattr(module, class_name)

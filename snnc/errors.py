@@ -47,20 +47,35 @@ class SnnError(Exception):
         return self
 
     def render(self) -> str:
-        """`file:line:col: error: message`, the offending line, a caret, the hint."""
+        """`file:line:col: error: message`, the offending line, a caret, the hint. Every part
+        is shown with its control characters escaped: a file name or a message quoting the
+        input must not move the terminal's cursor or change its colours."""
         head = f"{self.pos}: error: {self.message}" if self.pos else f"error: {self.message}"
-        lines = [head]
+        lines = [printable(head)]
         if self.pos and self.source is not None:
             text = _source_line(self.source, self.pos.line)
             if text is not None:
                 lines.append(f"    {text}")
                 lines.append("    " + _caret_padding(text, self.pos.col) + "^")
         if self.hint:
-            lines.append(f"  hint: {self.hint}")
+            lines.append(printable(f"  hint: {self.hint}"))
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.render()
+
+
+def printable(text: str) -> str:
+    """`text` with every character that is not printable (control characters, line and
+    paragraph separators, the surrogates that stand for undecodable bytes of a file name)
+    written as a Python escape, so it stays on one line and cannot drive a terminal."""
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 \
+        else f"\\U{code:08x}"
 
 
 def _source_line(source: str, line: int) -> str | None:

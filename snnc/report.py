@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from snnc.check.values import Evaluator, Normal, Spec, Symbol, Uniform
+from snnc.errors import printable
 from snnc.frontend import ast
 from snnc.ir import connections, populations
 from snnc.ir.nodes import Connection, Population, describe_init
@@ -39,6 +40,14 @@ def totals(graph: nx.MultiDiGraph) -> dict[str, int]:
 
 def render(graph: nx.MultiDiGraph, fmt: str) -> str:
     return {"text": render_text, "json": render_json, "dot": render_dot}[fmt](graph)
+
+
+def render_all(graphs: list[nx.MultiDiGraph], fmt: str) -> str:
+    """Every network of a file: text and dot one after the other; json one document (the
+    network's object, or an array of them when the file has several)."""
+    if fmt == "json" and len(graphs) != 1:
+        return json.dumps([json_data(g) for g in graphs], indent=2) + "\n"
+    return "\n".join(render(g, fmt) for g in graphs)
 
 
 # ------------------------------------------------------------------ text
@@ -80,8 +89,10 @@ def _kib(n: int) -> str:
 def render_text(graph: nx.MultiDiGraph) -> str:
     g = graph.graph
     out = io.StringIO()
-    console = Console(file=out, width=140, no_color=True, highlight=False, soft_wrap=False)
-    console.print(f"network {g['name']}  ({g['file']})  dt = {g['dt_ms']:g} ms, "
+    # markup off: a file name such as `proj[/b].snn` is text, not a Rich style tag
+    console = Console(file=out, width=140, no_color=True, highlight=False, soft_wrap=False,
+                      markup=False)
+    console.print(f"network {g['name']}  ({printable(g['file'])})  dt = {g['dt_ms']:g} ms, "
                   f"steps = {g['steps']}, backend = {g['backend']}, "
                   f"seed = {g['seed'] if g['seed'] is not None else '-'}")
     nodes = Table(title="nodes", title_justify="left")
@@ -165,9 +176,14 @@ def jsonable(obj):
 
 
 def render_json(graph: nx.MultiDiGraph) -> str:
+    return json.dumps(json_data(graph), indent=2) + "\n"
+
+
+def json_data(graph: nx.MultiDiGraph) -> dict:
     data = nx.node_link_data(graph, edges="links")
-    data["graph"] = {**jsonable(dict(data["graph"])), "totals": totals(graph)}
-    return json.dumps(jsonable(data), indent=2) + "\n"
+    settings = {k: v for k, v in data["graph"].items() if k != "pos"}
+    data["graph"] = {**jsonable(settings), "totals": totals(graph)}
+    return jsonable(data)
 
 
 # ------------------------------------------------------------------ dot

@@ -1,7 +1,7 @@
-"""What every backend needs: literals, names, headers and the neuron step functions."""
+"""What every backend needs: literals, names and headers."""
 from __future__ import annotations
 
-import hashlib
+import itertools
 import keyword
 from pathlib import Path
 
@@ -9,6 +9,7 @@ import networkx as nx
 
 from snnc.check.values import Symbol
 from snnc.distributions import Normal, Uniform
+from snnc.errors import printable
 
 # Names generated code uses itself; a model's name that collides gets a trailing `_`.
 _TAKEN = {"spike", "fired", "rt", "torch", "nn", "self"}  # `x` is the input, as in .snn
@@ -21,11 +22,32 @@ def py_name(name: str) -> str:
     return f"{name}_" if keyword.iskeyword(name) or name in _TAKEN else name
 
 
+class Scope:
+    """The Python names of one generated scope (a module, a function): each is a valid
+    identifier, no keyword, none of the names the generated code itself relies on there,
+    and distinct from every other name handed out, so no name a user may choose can
+    shadow another (inputs `h` and `s_h` must not share a variable)."""
+
+    def __init__(self, reserved: set[str] = frozenset()):
+        self.taken = set(reserved)
+
+    def name(self, wanted: str) -> str:
+        """`wanted`, else `wanted_` (Python's way past a keyword), else `wanted_2`, ..."""
+        if not wanted.isidentifier():
+            raise ValueError(f"not an identifier: {wanted!r}")  # the grammar prevents this
+        candidates = itertools.chain((wanted, f"{wanted}_"),
+                                     (f"{wanted}_{i}" for i in itertools.count(2)))
+        name = next(c for c in candidates if c not in self.taken and not keyword.iskeyword(c))
+        self.taken.add(name)
+        return name
+
+
 def camel_case(name: str) -> str:
-    """`mnist_mlp` -> `MnistMlp` (LANGUAGE.md §3)."""
+    """`mnist_mlp` -> `MnistMlp` (LANGUAGE.md §3); a keyword (`None`) gets a trailing `_`."""
     camel = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
     camel = camel or "Network"
-    return f"N{camel}" if camel[0].isdigit() else camel
+    camel = f"N{camel}" if camel[0].isdigit() else camel
+    return f"{camel}_" if keyword.iskeyword(camel) else camel
 
 
 def literal(value) -> str:
@@ -50,6 +72,16 @@ def literal(value) -> str:
 
 
 def header(graph: nx.MultiDiGraph, backend: str, version: str) -> dict:
-    source = Path(graph.graph["file"])
-    return {"source": source.name, "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-            "version": version, "backend": backend}
+    """What the generated file says of its origin: the source files (names escaped by
+    `comment`, so none can end the comment line) with the sha256 the front end computed
+    of each, the snnc version and the backend."""
+    sources = graph.graph.get("sources") or [(graph.graph["file"], None)]
+    (main, digest), imports = sources[0], sources[1:]
+    return {"source": comment(Path(main).name), "sha256": digest, "version": version,
+            "backend": backend, "imports": [(comment(n), d) for n, d in imports]}
+
+
+def comment(text: str) -> str:
+    """Text from the input (a file name) as it may appear in a generated comment: control
+    characters and line breaks escaped, so it cannot end the comment and become code."""
+    return printable(text)

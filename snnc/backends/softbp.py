@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from snnc.backends.common import camel_case, header, literal, py_name
+from snnc.backends.common import Scope, camel_case, header, literal
 from snnc.backends.steps import step_function
 from snnc.errors import SnnError
 from snnc.ir import connections, populations
@@ -28,28 +28,102 @@ _ENCODERS = {"poisson": "Poisson", "constant": "Constant", "latency": "Latency",
              "periodic": "Periodic"}
 
 
+# Names the generated module and its forward() rely on (see templates/softbp/network.py.j2).
+MODULE_NAMES = {"torch", "nn", "rt"}
+FORWARD_NAMES = {"self", "torch", "nn", "rt", "range", "super", "batch_size"}
+
+
 def context(graph: nx.MultiDiGraph, version: str) -> dict:
     _check_supported(graph)
     pops = populations(graph)
     order = _layer_order(graph)
     recurrent = order is None
     nodes = {name: graph.nodes[name]["node"] for name in (order or graph.graph["schedule"])}
+    module = Scope(MODULE_NAMES)
+    steps_fns, step_of = _step_functions(pops, module)
+    kernels, kernel_of = _kernels(pops, module)
+    local = ForwardNames(nodes)
     return {
         "header": header(graph, NAME, version),
         "network": graph.graph["name"],
         "class_name": camel_case(graph.graph["name"]),
         "steps": graph.graph["steps"],
         "seed": graph.graph["seed"],
-        "inputs": [(py_name(n.name), n.name, literal(n.shape)) for n in nodes.values()
-                   if n.kind == "input"],
-        "steps_fns": [step_function(p) for p in pops],
-        "populations": [_population(p) for p in pops],
+        "inputs": [(local.args[n.name], n.name, literal(n.shape), local.seq[n.name])
+                   for n in nodes.values() if n.kind == "input"],
+        "local": local,
+        "steps_fns": steps_fns,
+        "kernels": kernels,
+        "populations": [_population(p, step_of[p.name], kernel_of[p.name]) for p in pops],
         "encoders": [_encoder(n) for n in nodes.values() if isinstance(n, Encoder)],
         "connections": [_connection(c) for c in connections(graph)],
-        "forward": _forward_steps(graph, nodes) if recurrent else _forward(graph, nodes),
+        "forward": (_forward_steps if recurrent else _forward)(graph, nodes, local),
         "monitors": [(m.key, m.target, m.var) for m in graph.graph["monitors"]],
         "readout": _readout(graph),
     }
+
+
+class ForwardNames:
+    """The local names of the generated forward(): the inputs' parameters first (their
+    names are the module's keyword API), then its own variables, then one sequence per
+    node, all distinct (backends.common.Scope)."""
+
+    def __init__(self, nodes: dict):
+        scope = Scope(FORWARD_NAMES)
+        self.args = {n: scope.name(n) for n, node in nodes.items() if node.kind == "input"}
+        self.like, self.steps, self.batch = scope.name("like"), scope.name("steps"), \
+            scope.name("batch")
+        self.sent, self.t = scope.name("sent"), scope.name("t")
+        self.seq = {n: scope.name(f"s_{n}") for n in nodes}
+
+
+def _step_functions(pops, module: Scope) -> tuple[list[dict], dict[str, str]]:
+    """One reference step function per distinct step (populations of one model with the
+    same folded parameters share it), named after the model."""
+    functions: dict[tuple, dict] = {}
+    step_of = {}
+    for pop in pops:
+        fn = step_function(pop)
+        key = (tuple(fn["args"]), tuple(fn["lines"]), fn["returns"])
+        if key not in functions:
+            fn["name"] = module.name(f"step_{pop.model.name}")
+            fn["populations"], fn["model"] = [], pop.model.name
+            functions[key] = fn
+        functions[key]["populations"].append(pop.name)
+        step_of[pop.name] = functions[key]["name"]
+    for fn in functions.values():
+        names = ", ".join(f"'{n}'" for n in fn["populations"])
+        plural = "s" if len(fn["populations"]) > 1 else ""
+        fn["doc"] = f"One step of {fn['model']} population{plural} {names}."
+    return list(functions.values()), step_of
+
+
+def _kernels(pops, module: Scope) -> tuple[list[dict], dict[str, dict]]:
+    """The fused kernels' sources, each once however many populations run it (the runtime
+    builds one library per source)."""
+    kernels: dict[str, dict] = {}
+    kernel_of = {}
+    for pop in pops:
+        fused, cuda = kernel_context.supports(pop), kernel_context.supports_cuda(pop)
+        context = kernel_context.step_context(pop) if fused else None  # shared by both targets
+        names = {}
+        for target, render, prefix in (("cpu", cpu_kernels.kernel_source, "KERNEL"),
+                                       ("cuda", cuda_kernels.cuda_source, "CUDA_KERNEL")):
+            if not (fused if target == "cpu" else cuda):
+                names[target] = None
+                continue
+            source = render(pop, context)
+            if source not in kernels:
+                kernels[source] = {"name": module.name(f"{prefix}_{pop.model.name}"),
+                                   "source": source, "target": target, "populations": []}
+            kernels[source]["populations"].append(pop.name)
+            names[target] = kernels[source]["name"]
+        kernel_of[pop.name] = names
+    for kernel in kernels.values():
+        names = kernel.pop("populations")
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        kernel["who"] = f"population{'s' if len(names) > 1 else ''} {shown}"
+    return list(kernels.values()), kernel_of
 
 
 def _layer_order(graph: nx.MultiDiGraph) -> list[str] | None:
@@ -90,15 +164,9 @@ def _check_supported(graph: nx.MultiDiGraph) -> None:
                            enc.pos)
 
 
-def _population(pop) -> dict:
-    fused, cuda = kernel_context.supports(pop), kernel_context.supports_cuda(pop)
-    context = kernel_context.step_context(pop) if fused else None  # shared by both targets
-    return {"kernel": f"KERNEL_{pop.name}" if fused else None,
-            "kernel_source": cpu_kernels.kernel_source(pop, context) if fused else None,
-            # a prefix of its own: KERNEL_CUDA_x would be the C kernels of a population CUDA_x
-            "kernel_cuda": f"CUDA_KERNEL_{pop.name}" if cuda else None,
-            "kernel_cuda_source": cuda_kernels.cuda_source(pop, context) if cuda else None,
-            "detach_reset": pop.detach_reset, "name": pop.name, "step": f"step_{pop.name}",
+def _population(pop, step: str, kernel: dict) -> dict:
+    return {"kernel": kernel["cpu"], "kernel_cuda": kernel["cuda"],
+            "detach_reset": pop.detach_reset, "name": pop.name, "step": step,
             "shape": literal(pop.shape),
             "state_init": "{" + ", ".join(f"{s!r}: {literal(v)}"
                                           for s, v in pop.state_init.items()) + "}",
@@ -139,45 +207,59 @@ def _connection(conn: Connection) -> dict:
             "delay": conn.delay if per_synapse is None else 0, "synapse": synapse}
 
 
-def _forward(graph: nx.MultiDiGraph, nodes: dict) -> list[str]:
+def _total(terms: list[str], zeros: str) -> str:
+    """The sum of a population's input currents; a list, so that thousands of incoming
+    connections make one call, not an expression nested thousands deep."""
+    if not terms:
+        return zeros
+    return terms[0] if len(terms) == 1 else "rt.total([" + ", ".join(terms) + "])"
+
+
+def _forward(graph: nx.MultiDiGraph, nodes: dict, local: ForwardNames) -> list[str]:
     """One line per node in schedule order: its sequence from its sources'."""
     lines = []
-    incoming = {name: [c for c in connections(graph) if c.dst == name] for name in nodes}
+    incoming = {name: [] for name in nodes}
+    for conn in connections(graph):
+        incoming[conn.dst].append(conn)
+    seq = local.seq
     for name, node in nodes.items():
-        var = f"s_{name}"
         if node.kind == "input":
             continue  # the template turns inputs into sequences first
         if node.kind == "encoder":
-            source = f"s_{node.source}" if node.source else "None"
-            lines.append(f"{var} = self.encoders[{name!r}]({source}, steps, batch, like)")
+            source = seq[node.source] if node.source else "None"
+            lines.append(f"{seq[name]} = self.encoders[{name!r}]({source}, {local.steps}, "
+                         f"{local.batch}, {local.like})")
         else:
-            currents = " + ".join(f"self.connections[{c.name!r}](s_{c.src})"
-                                  for c in incoming[name])
-            currents = currents or f"like.new_zeros(steps, batch, *{literal(node.shape)})"
-            lines.append(f"{var} = self.populations[{name!r}]({currents})")
+            currents = _total([f"self.connections[{c.name!r}]({seq[c.src]})"
+                               for c in incoming[name]],
+                              f"{local.like}.new_zeros({local.steps}, {local.batch}, "
+                              f"*{literal(node.shape)})")
+            lines.append(f"{seq[name]} = self.populations[{name!r}]({currents})")
     return lines
 
 
-def _forward_steps(graph: nx.MultiDiGraph, nodes: dict) -> list[str]:
+def _forward_steps(graph: nx.MultiDiGraph, nodes: dict, local: ForwardNames) -> list[str]:
     """A recurrent network: encoders over all T first, then one loop over the steps that
     updates the populations in schedule order (a delayed source reads an earlier step)."""
     lines = []
+    seq, sent, t, like = local.seq, local.sent, local.t, local.like
     pops = [n for n in nodes.values() if n.kind == "population"]
     for name, node in nodes.items():
         if node.kind == "encoder":
-            source = f"s_{node.source}" if node.source else "None"
-            lines.append(f"s_{name} = self.encoders[{name!r}]({source}, steps, batch, like)")
-    lines.append("sent = {" + ", ".join(f"{p.name!r}: []" for p in pops) + "}")
-    lines.append("for t in range(steps):")
+            source = seq[node.source] if node.source else "None"
+            lines.append(f"{seq[name]} = self.encoders[{name!r}]({source}, {local.steps}, "
+                         f"{local.batch}, {like})")
+    lines.append(f"{sent} = {{" + ", ".join(f"{p.name!r}: []" for p in pops) + "}")
+    lines.append(f"for {t} in range({local.steps}):")
     for pop in pops:
         parts = [f"self.connections[{c.name!r}].at("
-                 + (f"sent[{c.src!r}]" if nodes[c.src].kind == "population" else f"s_{c.src}")
-                 + ", t, like)" for c in connections(graph) if c.dst == pop.name]
-        current = " + ".join(parts) or f"like.new_zeros(batch, *{literal(pop.shape)})"
-        lines.append(f"    sent[{pop.name!r}].append("
+                 + (f"{sent}[{c.src!r}]" if nodes[c.src].kind == "population" else seq[c.src])
+                 + f", {t}, {like})" for c in connections(graph) if c.dst == pop.name]
+        current = _total(parts, f"{like}.new_zeros({local.batch}, *{literal(pop.shape)})")
+        lines.append(f"    {sent}[{pop.name!r}].append("
                      f"self.populations[{pop.name!r}].single_step({current}))")
     for pop in pops:
-        lines.append(f"s_{pop.name} = torch.stack(sent[{pop.name!r}])")
+        lines.append(f"{seq[pop.name]} = torch.stack({sent}[{pop.name!r}])")
         lines.append(f"self.populations[{pop.name!r}].finish()")
     return lines
 

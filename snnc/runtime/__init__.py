@@ -17,7 +17,7 @@ from snnc.runtime.layers import (
     SparseLinear,
     delay_sequence,
 )
-from snnc.runtime.network import Network
+from snnc.runtime.network import Named, Network, total
 from snnc.runtime.ops import (
     clamp,
     logical_and,
@@ -36,7 +36,8 @@ __all__ = [
     "ChannelMaxPool", "Connection", "Dropout", "Network", "Noise", "Normal", "OneToOne",
     "Population", "Scale", "SparseLinear", "Uniform", "clamp", "delay_sequence", "encoders",
     "fill", "heaviside", "init_weight", "logical_and", "logical_not", "logical_or", "maximum",
-    "minimum", "op", "readouts", "seeded", "spike", "synapse", "truth", "where", "blend",
+    "minimum", "Named", "op", "readouts", "seeded", "spike", "synapse", "total", "truth",
+    "where", "blend",
 ]
 
 

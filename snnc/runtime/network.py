@@ -5,6 +5,46 @@ import torch
 from torch import nn
 
 
+class Named(nn.Module):
+    """Submodules by the names the network gives them, as nn.ModuleDict holds them (the same
+    state_dict keys: `populations.hidden.learnable.w`), but any name goes: ModuleDict
+    refuses `forward`, `train` or `state_dict`, names a user may well give a population."""
+
+    def __init__(self, modules: dict[str, nn.Module]):
+        super().__init__()
+        for name, module in modules.items():
+            self._modules[name] = module  # past Module.__setattr__, which would shadow methods
+
+    def __getitem__(self, name: str) -> nn.Module:
+        return self._modules[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._modules
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
+
+
+def total(currents: list[torch.Tensor]) -> torch.Tensor:
+    """The sum of a population's input currents (generated code passes them as a list)."""
+    result = currents[0]
+    for current in currents[1:]:
+        result = result + current
+    return result
+
+
 class Network(nn.Module):
     """A generated network; subclasses define the modules and forward()."""
 
