@@ -241,3 +241,13 @@ def test_an_internal_error_is_one_line_without_traceback(tmp_path, monkeypatch, 
     assert cli.main(["check", str(write(tmp_path, "n.snn", SMALL.format(pop="p")))]) == 3
     err = capsys.readouterr().err
     assert "internal error: ZeroDivisionError: boom" in err and "Traceback" not in err
+
+
+def test_a_learnable_parameter_named_like_a_module_method(tmp_path):
+    text = ("neuron Odd(v_reset = 0.0) { param train = 0.5 learnable; state v = 0\n"
+            "  charge v = v + x * train; fire v >= 1; reset hard }\n"
+            "network n { input a[2]; population p[2] = Odd; connect a -> p }\n")
+    net, out = _run(write(tmp_path, "n.snn", text), torch.full((1, 2), 1.0))
+    assert "populations.p.learnable.train" in net.state_dict()
+    out.sum().backward()
+    assert net.populations["p"].learnable["train"].grad is not None

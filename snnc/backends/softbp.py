@@ -100,20 +100,22 @@ def _step_functions(pops, module: Scope) -> tuple[list[dict], dict[str, str]]:
 
 def _kernels(pops, module: Scope) -> tuple[list[dict], dict[str, dict]]:
     """The fused kernels' sources, each once however many populations run it (the runtime
-    builds one library per source)."""
+    builds one library per source); derived once per distinct step (sympy is the costly
+    part of a build)."""
     kernels: dict[str, dict] = {}
     kernel_of = {}
+    rendered: dict[str, dict[str, str | None]] = {}
     for pop in pops:
-        fused, cuda = kernel_context.supports(pop), kernel_context.supports_cuda(pop)
-        context = kernel_context.step_context(pop) if fused else None  # shared by both targets
+        key = _kernel_key(pop)
+        if key not in rendered:
+            rendered[key] = _kernel_sources(pop)
         names = {}
-        for target, render, prefix in (("cpu", cpu_kernels.kernel_source, "KERNEL"),
-                                       ("cuda", cuda_kernels.cuda_source, "CUDA_KERNEL")):
-            if not (fused if target == "cpu" else cuda):
+        for target, source in rendered[key].items():
+            if source is None:
                 names[target] = None
                 continue
-            source = render(pop, context)
             if source not in kernels:
+                prefix = "KERNEL" if target == "cpu" else "CUDA_KERNEL"
                 kernels[source] = {"name": module.name(f"{prefix}_{pop.model.name}"),
                                    "source": source, "target": target, "populations": []}
             kernels[source]["populations"].append(pop.name)
@@ -124,6 +126,22 @@ def _kernels(pops, module: Scope) -> tuple[list[dict], dict[str, dict]]:
         shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
         kernel["who"] = f"population{'s' if len(names) > 1 else ''} {shown}"
     return list(kernels.values()), kernel_of
+
+
+def _kernel_key(pop) -> str:
+    """What a population's kernels are made of besides its name: populations that agree on
+    it get the same sources."""
+    return repr((pop.model.name, [s.name for s in pop.model.states], pop.equations,
+                 sorted(pop.learnable), pop.surrogate, pop.refractory, pop.feedback_group,
+                 pop.size if pop.feedback_group else None))
+
+
+def _kernel_sources(pop) -> dict[str, str | None]:
+    """The C and CUDA sources of a population's fused kernels (None: not for that target)."""
+    fused, cuda = kernel_context.supports(pop), kernel_context.supports_cuda(pop)
+    context = kernel_context.step_context(pop) if fused else None  # shared by both targets
+    return {"cpu": cpu_kernels.kernel_source(pop, context) if fused else None,
+            "cuda": cuda_kernels.cuda_source(pop, context) if cuda else None}
 
 
 def _layer_order(graph: nx.MultiDiGraph) -> list[str] | None:

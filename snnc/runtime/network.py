@@ -37,6 +37,31 @@ class Named(nn.Module):
         return self._modules.values()
 
 
+class NamedParameters(nn.Module):
+    """Parameters by the names a model gives them (`param w = ... learnable`), with the
+    state_dict keys of nn.ParameterDict, but any name goes (ParameterDict refuses `train`)."""
+
+    def __init__(self, parameters: dict[str, nn.Parameter]):
+        super().__init__()
+        for name, parameter in parameters.items():
+            self._parameters[name] = parameter
+
+    def __getitem__(self, name: str) -> nn.Parameter:
+        return self._parameters[name]
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+
 def total(currents: list[torch.Tensor]) -> torch.Tensor:
     """The sum of a population's input currents (generated code passes them as a list)."""
     result = currents[0]

@@ -14,6 +14,7 @@ from torch import nn
 
 from snnc.runtime import fused
 from snnc.runtime.init import fill
+from snnc.runtime.network import NamedParameters
 
 
 class Population(nn.Module):
@@ -29,7 +30,7 @@ class Population(nn.Module):
         self.state_names = tuple(state_init)
         self.state_init = dict(state_init)
         self.refractory = int(refractory)
-        self.learnable = nn.ParameterDict(
+        self.learnable = NamedParameters(
             {k: nn.Parameter(torch.tensor(float(v))) for k, v in (learnable or {}).items()})
         self.kernel = kernel              # C source of the fused kernels (runtime.fused)
         self.kernel_cuda = kernel_cuda    # and their CUDA source, for tensors on a GPU
