@@ -30,7 +30,7 @@ _ENCODERS = {"poisson": "Poisson", "constant": "Constant", "latency": "Latency",
 
 # Names the generated module and its forward() rely on (see templates/softbp/network.py.j2).
 MODULE_NAMES = {"torch", "nn", "rt"}
-FORWARD_NAMES = {"self", "torch", "nn", "rt", "range", "super", "batch_size"}
+FORWARD_NAMES = {"self", "torch", "nn", "rt", "range", "super"}
 
 
 def context(graph: nx.MultiDiGraph, version: str) -> dict:
@@ -69,8 +69,10 @@ class ForwardNames:
     node, all distinct (backends.common.Scope)."""
 
     def __init__(self, nodes: dict):
-        scope = Scope(FORWARD_NAMES)
-        self.args = {n: scope.name(n) for n, node in nodes.items() if node.kind == "input"}
+        inputs = [n for n, node in nodes.items() if node.kind == "input"]
+        # without inputs, forward() takes `batch_size`
+        scope = Scope(FORWARD_NAMES | (set() if inputs else {"batch_size"}))
+        self.args = {n: scope.name(n) for n in inputs}
         self.like, self.steps, self.batch = scope.name("like"), scope.name("steps"), \
             scope.name("batch")
         self.sent, self.t = scope.name("sent"), scope.name("t")
