@@ -11,7 +11,7 @@ from pathlib import Path
 import networkx as nx
 
 from snnc.check import check_program
-from snnc.errors import Pos, SnnError
+from snnc.errors import SnnError
 from snnc.frontend.loader import Program, load
 from snnc.ir import to_graph
 from snnc.passes import fold_constants, schedule
@@ -27,14 +27,10 @@ def analyse(path: str | Path, network: str | None = None, allowed: Iterable[str 
             ) -> tuple[Program, list[nx.MultiDiGraph]]:
     """The loaded program and its graphs. Each graph records the files it was loaded from
     with their sha256 (graph.graph["sources"], the main file first)."""
-    try:
-        program = load(path, allowed)
-        with sources_shown(program):
-            networks = check_program(program, network)
-            graphs = [schedule(fold_constants(to_graph(net))) for net in networks]
-    except RecursionError as exc:
-        raise SnnError("this expression is nested too deeply to compile", _deepest(path),
-                       "split very long expressions into several statements") from exc
+    program = load(path, allowed)
+    with sources_shown(program):
+        networks = check_program(program, network)
+        graphs = [schedule(fold_constants(to_graph(net))) for net in networks]
     digests = source_digests(program)
     for graph in graphs:
         graph.graph["sources"] = digests
@@ -56,20 +52,6 @@ def source_digests(program: Program) -> list[tuple[str, str]]:
     """(file as shown, sha256 of its text as read) for every file of the program."""
     return [(name, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
             for name, text in program.sources.items()]
-
-
-def _deepest(path: str | Path, limit: int = 100) -> Pos:
-    """Where parentheses first nest `limit` deep: the place to point at."""
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    depth, line, col = 0, 1, 0
-    for char in text:
-        col += 1
-        if char == "\n":
-            line, col = line + 1, 0
-        depth += (char == "(") - (char == ")")
-        if depth >= limit:
-            return Pos(str(path), line, col)
-    return Pos(str(path), 1, 1)
 
 
 def generate(path: str | Path, backend: str | None = None, network: str | None = None,

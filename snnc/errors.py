@@ -53,10 +53,11 @@ class SnnError(Exception):
         head = f"{self.pos}: error: {self.message}" if self.pos else f"error: {self.message}"
         lines = [printable(head)]
         if self.pos and self.source is not None:
-            text = _source_line(self.source, self.pos.line)
-            if text is not None:
+            shown = _source_line(self.source, self.pos.line, self.pos.col)
+            if shown is not None:
+                text, col = shown
                 lines.append(f"    {text}")
-                lines.append("    " + _caret_padding(text, self.pos.col) + "^")
+                lines.append("    " + _caret_padding(text, col) + "^")
         if self.hint:
             lines.append(printable(f"  hint: {self.hint}"))
         return "\n".join(lines)
@@ -78,13 +79,23 @@ def _escape(char: str) -> str:
         else f"\\U{code:08x}"
 
 
-def _source_line(source: str, line: int) -> str | None:
-    lines = source.split("\n")  # as the lexer counts lines; splitlines() also splits on \f, \x1c...
-    if 1 <= line <= len(lines):
-        # Control characters could rewrite the user's terminal; show them as U+FFFD.
-        return "".join(c if c.isprintable() or c == "\t" else "\ufffd"
-                       for c in lines[line - 1].rstrip())
-    return None
+SHOWN_COLUMNS = 160  # of a long line, the part around the caret
+
+
+def _source_line(source: str, line: int, col: int) -> tuple[str, int] | None:
+    """The line `line` as shown under the message, and the caret's column in it: control
+    characters as U+FFFD (they could rewrite the user's terminal), and of a long line
+    (a whole file on one line) only the part around `col`, cut ends marked with `…`."""
+    lines = source.split("\n")  # as the lexer counts lines; splitlines() also splits on \f...
+    if not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1].rstrip()
+    start = max(0, min(col - 1 - SHOWN_COLUMNS // 2, len(text) - SHOWN_COLUMNS))
+    part = text[start:start + SHOWN_COLUMNS]
+    head = "…" if start > 0 else ""
+    tail = "…" if start + SHOWN_COLUMNS < len(text) else ""
+    shown = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in part)
+    return head + shown + tail, col - start + len(head)
 
 
 def _caret_padding(text: str, col: int) -> str:

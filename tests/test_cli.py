@@ -11,6 +11,7 @@ import pytest
 from conftest import net
 from snnc import __version__
 from snnc.cli import main
+from snnc.limits import MAX_NESTING
 
 GOOD = net("""input img[1, 28, 28]
     encoder s = poisson(img)
@@ -138,9 +139,10 @@ def test_binary_garbage_is_one_clean_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_deep_parentheses_are_fine(tmp_path, capsys):
+def test_parentheses_up_to_the_nesting_limit_are_fine(tmp_path, capsys):
+    depth = MAX_NESTING - 1  # the network's own `{` is open too
     path = tmp_path / "parens.snn"
-    path.write_text(net("steps = " + "(" * 20000 + "1" + ")" * 20000))
+    path.write_text(net("steps = " + "(" * depth + "1" + ")" * depth))
     assert main(["check", str(path)]) == 0
 
 

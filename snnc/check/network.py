@@ -22,7 +22,7 @@ from snnc.check.signatures import (
     convert,
     resolve,
 )
-from snnc.check.values import Evaluator, Spec, Uniform, quantity_value
+from snnc.check.values import TIME, Evaluator, Spec, Uniform
 from snnc.errors import SnnError, unknown
 from snnc.frontend import ast
 from snnc.ir.nodes import (
@@ -37,14 +37,13 @@ from snnc.ir.nodes import (
     Shape,
     numel,
 )
-
-MAX_ELEMENTS = 2**31 - 1  # one tensor's elements, per sample
-MAX_DELAY = 100_000       # steps
+from snnc.limits import MAX_CONNECTIONS, MAX_DELAY, MAX_ELEMENTS, MAX_POPULATIONS, MAX_RANK
 
 
 def check_network(net: ast.NetworkDef, models: Mapping[str, ast.NeuronDef], file: str) -> Network:
     dt_ms, steps, backend, seed, explicit_backend = _settings(net)
     ev = Evaluator(dt_ms)
+    _check_counts(net)
     _check_unique_nodes(net)
     inputs = [_input(d, ev) for d in net.of(ast.InputDecl)]
     input_shapes = {i.name: i.shape for i in inputs}
@@ -86,12 +85,7 @@ def _dt(setting: ast.Setting | None) -> float:
     if setting is None:
         return 1.0
     expr = setting.value
-    if isinstance(expr, ast.Quantity):
-        dt = quantity_value(expr, 1.0)  # with dt = 1 ms, a time in steps is in ms
-        if expr.unit not in ("s", "ms", "us"):
-            raise SnnError("dt is a time; it takes s, ms or us", expr.pos)
-    else:
-        dt = Evaluator(1.0).number(expr)
+    dt = Evaluator(1.0, expect=TIME).number(expr)  # with dt = 1 ms, a time in steps is in ms
     if dt <= 0:
         raise SnnError(f"dt must be positive, got {dt:g}", expr.pos)
     return float(dt)
@@ -112,6 +106,25 @@ def check_backend(pops: list[Population], backend: str, pos) -> None:
 
 
 # ------------------------------------------------------------------ nodes
+def _check_counts(net: ast.NetworkDef) -> None:
+    """At most MAX_POPULATIONS nodes and MAX_CONNECTIONS connections, refused at the
+    first beyond, before any of them is checked or built."""
+    nodes = connections = 0
+    for stmt in net.body:
+        if isinstance(stmt, (ast.InputDecl, ast.EncoderDecl, ast.PopulationDecl)):
+            nodes += 1
+            if nodes > MAX_POPULATIONS:
+                raise SnnError(f"network {net.name} has more than {MAX_POPULATIONS} inputs, "
+                               "encoders and populations", stmt.pos,
+                               "merge populations of one model into larger ones")
+        elif isinstance(stmt, ast.Connect):
+            connections += 1
+            if connections > MAX_CONNECTIONS:
+                raise SnnError(f"network {net.name} has more than {MAX_CONNECTIONS} "
+                               "connections", stmt.pos,
+                               "merge connections between the same populations")
+
+
 def _check_unique_nodes(net: ast.NetworkDef) -> None:
     seen: dict[str, object] = {}
     for decl in net.body:
@@ -131,10 +144,17 @@ def _shape(exprs: tuple[ast.Expr, ...], ev: Evaluator, what: str) -> Shape:
                            expr.pos)
         dims.append(int(value))
     shape = tuple(dims)
-    if numel(shape) > MAX_ELEMENTS:
-        raise SnnError(f"{what} is too large: {math.prod(shape)} elements", exprs[0].pos,
-                       f"at most {MAX_ELEMENTS} per sample")
+    _check_size(shape, what, exprs[0].pos)
     return shape
+
+
+def _check_size(shape: Shape, what: str, pos) -> None:
+    """A shape PyTorch can hold: at most MAX_RANK axes and MAX_ELEMENTS elements."""
+    if len(shape) > MAX_RANK:
+        raise SnnError(f"{what} has {len(shape)} axes", pos, f"at most {MAX_RANK}")
+    if numel(shape) > MAX_ELEMENTS:
+        raise SnnError(f"{what} is too large: {math.prod(shape)} elements", pos,
+                       f"at most {MAX_ELEMENTS} per sample")
 
 
 def _input(decl: ast.InputDecl, ev: Evaluator) -> Input:
@@ -152,12 +172,10 @@ def _encoder(decl: ast.EncoderDecl, ev: Evaluator, inputs: Mapping[str, Shape]) 
                        f"{sig.name}({source}) gives {shapes.fmt(inferred)}", decl.pos,
                        "drop the declared shape; it is inferred from the argument")
     shape = declared or inferred
-    if shape is not None and numel(shape) > MAX_ELEMENTS:
-        raise SnnError(f"encoder '{decl.name}' is too large: {math.prod(shape)} elements",
-                       decl.pos, f"at most {MAX_ELEMENTS} per sample")
     if shape is None:
         raise SnnError(f"encoder '{decl.name}' has no input, so it needs a shape", decl.pos,
                        f"write `encoder {decl.name}[N] = {sig.name}(...)`")
+    _check_size(shape, f"encoder '{decl.name}'", decl.pos)
     if sig.name == "poisson" and (params["x"] is None) == (params["rate"] is None):
         raise SnnError("poisson() takes either an input or a rate, not both or neither",
                        decl.encoder.pos, "poisson(img) or poisson(rate = 15 Hz)")
@@ -226,7 +244,7 @@ def _spec(call: ast.Call | None, table, what: str, ev: Evaluator) -> Spec | None
 def _delay(expr: ast.Expr | None, ev: Evaluator) -> int | Uniform:
     if expr is None:
         return 0
-    value = ev(expr)
+    value = ev.expecting(TIME)(expr)
     if isinstance(value, Uniform):
         low, high = round(value.low), round(value.high)
         _check_delay_range(low, expr)

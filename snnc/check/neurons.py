@@ -3,8 +3,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from snnc.check import values
 from snnc.check.signatures import POPULATION_COMMON, Param, Signature, convert, unknown_param
-from snnc.check.values import FUNCTIONS, Evaluator, Normal, Spec, Symbol, Uniform, Value, describe
+from snnc.check.values import (
+    FUNCTIONS,
+    Evaluator,
+    Normal,
+    Spec,
+    Symbol,
+    Uniform,
+    Value,
+    check_kind,
+    describe,
+    quantity_kind,
+)
 from snnc.errors import SnnError, unknown
 from snnc.frontend import ast
 
@@ -13,6 +25,26 @@ INPUT, DT, TIME = "x", "dt", "t"
 RESERVED = {INPUT: "the neuron's input current", DT: "the time step", TIME: "kernel time"}
 RESET_KINDS = ("hard", "soft", "none")
 FEEDBACKS = {"ilc": "dec_pop_dim"}  # SpikingJelly's inter-layer connection (seed 002)
+# Names of model parameters that are times whatever their default (docs/EXTENSIONS.md):
+# a word of the name that starts with `tau` (tau, tau_s, init_tau), or a refractory period.
+_TIME_WORD = "tau"
+_REFRACTORY_PREFIXES = ("refrac", "t_ref", "tref")
+
+
+def param_quantity(decl: ast.ParamDecl) -> str | None:
+    """The kind of quantity a model parameter takes, which model parameters do not
+    declare: a time for a time constant or refractory period by its name, else the kind
+    of the units its default is written with; None (any) when that says nothing."""
+    name = decl.name.lower()
+    if any(word.startswith(_TIME_WORD) for word in name.split("_")) \
+            or name.startswith(_REFRACTORY_PREFIXES):
+        return values.TIME
+    kinds = {quantity_kind(q) for q in _quantities(decl.default)}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _quantities(expr: ast.Expr) -> list[ast.Quantity]:
+    return [node for node in ast.subexpressions(expr) if isinstance(node, ast.Quantity)]
 
 
 # ------------------------------------------------------------------ definitions
@@ -23,6 +55,7 @@ def check_neuron(defn: ast.NeuronDef) -> None:
     signature = [p.name for p in defn.params]
     for i, param in enumerate(defn.params):
         _check_names(param.default, set(signature[:i]) | {DT}, defn, "a parameter default")
+        _check_default_kind(param)
     known = set(signature) | {DT}
     for stmt in defn.body_params:
         _check_names(stmt.value, known, defn, f"param '{stmt.name}'")
@@ -56,6 +89,13 @@ def _check_unique_names(defn: ast.NeuronDef) -> None:
             raise SnnError(f"'{item.name}' is declared twice in neuron {defn.name}", item.pos,
                            f"first declared at line {seen[item.name].pos.line}")
         seen[item.name] = item
+
+
+def _check_default_kind(param: ast.ParamDecl) -> None:
+    """A time parameter's default written with a rate, or the other way round."""
+    kind = param_quantity(param)
+    for quantity in _quantities(param.default):
+        check_kind(quantity, kind)
 
 
 def _check_clauses(defn: ast.NeuronDef) -> None:
@@ -186,11 +226,13 @@ def _bind_model_params(call: ast.Call, defn: ast.NeuronDef, given: Mapping[str, 
                        ev: Evaluator) -> dict[str, Value]:
     params: dict[str, Value] = {}
     for decl in defn.params:
+        kind = param_quantity(decl)
         if decl.name in given:
-            value = ev(given[decl.name])
+            value = ev.expecting(kind)(given[decl.name])
             pos = given[decl.name].pos
         else:
-            value = _in_model(call, defn, decl.default, {**params, DT: ev.dt_ms}, ev.dt_ms)
+            value = _in_model(call, defn, decl.default, {**params, DT: ev.dt_ms}, ev.dt_ms,
+                              expect=kind)
             pos = call.pos
         if isinstance(value, (Uniform, Normal, Spec, Symbol)):
             raise SnnError(f"{defn.name}(): '{decl.name}' takes a number or true/false, "
@@ -253,10 +295,10 @@ def _feedback_group(call: ast.Call, defn: ast.NeuronDef, env: Mapping[str, Value
 
 
 def _in_model(call: ast.Call, defn: ast.NeuronDef, expr: ast.Expr, env: Mapping[str, Value],
-              dt_ms: float, number: bool = False) -> Value:
+              dt_ms: float, number: bool = False, expect: str | None = None) -> Value:
     """Evaluate one of the model's own expressions for this population's arguments; an
     error there (`log` of a negative, say) is the arguments' fault, reported at the call."""
-    evaluate = Evaluator(dt_ms, env)
+    evaluate = Evaluator(dt_ms, env, expect=expect)
     try:
         return evaluate.number(expr) if number else evaluate(expr)
     except SnnError as err:

@@ -3,6 +3,9 @@
 Ops that set a size (dense, sparse, conv1d, conv2d, axat) take it from `out`
 when given; otherwise the last of them in the pipeline takes it from the
 target population's shape, seen back through the ops that follow it.
+
+Each rule accepts exactly the inputs snnc/runtime/factory.py can build and run,
+and every shape a pipeline makes holds at most MAX_ELEMENTS per sample.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from collections.abc import Callable
 from snnc.check.values import Value
 from snnc.errors import Pos, SnnError
 from snnc.ir.nodes import Shape
+from snnc.limits import MAX_ELEMENTS
 
 SIZING_OPS = ("dense", "sparse", "conv1d", "conv2d", "axat")
 
@@ -56,6 +60,12 @@ def _same(s: Shape, p: dict, out: int) -> Shape:
     return s
 
 
+def _batchnorm(s: Shape, p: dict, out: int) -> Shape:
+    # The runtime has BatchNorm1d ([N, C] and [N, C, L]) and BatchNorm2d ([N, C, H, W]).
+    _need_rank(s, (1, 2, 3), "[C], [C, L] or [C, H, W]")
+    return s
+
+
 def _flatten(s: Shape, p: dict, out: int) -> Shape:
     return (math.prod(s),)
 
@@ -68,6 +78,10 @@ def _channel_maxpool(s: Shape, p: dict, out: int) -> Shape:
 def _dct(s: Shape, p: dict, out: int) -> Shape:
     if len(s) < 2 or s[-1] % p["k"] or s[-2] % p["k"]:
         raise ShapeError(f"needs its last two axes divisible by k = {p['k']}")
+    # It multiplies by an [n, n] DCT matrix for each of the two axes.
+    if max(s[-2:]) ** 2 > MAX_ELEMENTS:
+        raise ShapeError(f"would build a {max(s[-2:])}×{max(s[-2:])} matrix (at most "
+                         f"{MAX_ELEMENTS} elements)")
     return s
 
 
@@ -80,7 +94,7 @@ def _axat(s: Shape, p: dict, out: int) -> Shape:
 RULES: dict[str, Callable[[Shape, dict, int], Shape]] = {
     "dense": _dense, "sparse": _dense, "one_to_one": _same,
     "conv1d": _conv(1), "conv2d": _conv(2), "maxpool": _pool, "avgpool": _pool,
-    "flatten": _flatten, "batchnorm": _same, "dropout": _same, "scale": _same,
+    "flatten": _flatten, "batchnorm": _batchnorm, "dropout": _same, "scale": _same,
     "noise": _same, "channel_maxpool": _channel_maxpool, "dct": _dct, "axat": _axat,
 }
 
@@ -131,7 +145,15 @@ def _run(ops, src_shape: Shape, src: str, last_sizing: int | None, out_size: int
             came_from = f"'{src}'" if i == 0 else f"`{ops[i - 1][0]}`"
             raise SnnError(f"`{kind}` {exc}, but gets {fmt(before)} from {came_from} "
                            f"in '{conn}'", pos) from None
+        _check_elements(shapes[-1], kind, conn, pos)
     return shapes
+
+
+def _check_elements(shape: Shape, kind: str, conn: str, pos: Pos) -> None:
+    """Every intermediate tensor of a pipeline is bounded as a population's is."""
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise SnnError(f"`{kind}` in '{conn}' makes {fmt(shape)}: {math.prod(shape)} "
+                       "elements per sample", pos, f"at most {MAX_ELEMENTS}")
 
 
 def _size_from_target(ops, at: int, src_shape: Shape, dst_shape: Shape) -> int:

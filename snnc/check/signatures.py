@@ -6,10 +6,13 @@ the argument's own position.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from snnc.check.values import (
+    RATE,
+    TIME,
     Evaluator,
     Normal,
     Spec,
@@ -17,12 +20,11 @@ from snnc.check.values import (
     Uniform,
     Value,
     bind_positional,
-    bounded,
     describe,
-    time_to_steps,
 )
-from snnc.errors import SnnError, unknown
+from snnc.errors import Pos, SnnError, unknown
 from snnc.frontend import ast
+from snnc.limits import MAX_INT, MAX_SEED, MAX_STEPS
 
 REQUIRED = object()  # default of a parameter that must be given
 
@@ -35,6 +37,13 @@ class Param:
     choices: tuple[str, ...] = ()
 
 
+# A check of a call's bound values together (`filter(tau, learnable)`) for what the
+# runtime cannot compute (a log of a non-positive number, a division by zero, a
+# diverging update): it raises an SnnError placed with `at(param)`, where that
+# argument was written; `bind` names the call in the message.
+Combination = Callable[[Mapping[str, Value], Callable[[str], Pos]], None]
+
+
 @dataclass(frozen=True)
 class Signature:
     name: str
@@ -42,6 +51,7 @@ class Signature:
     what: str = "op"
     doc: str = ""
     sources: tuple[str, ...] = field(default=())  # encoders: params that name an input
+    combination: Combination | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -63,15 +73,65 @@ def _show(value: object) -> str:
     return str(value)
 
 
-def _sig(what: str, name: str, *params: Param, doc: str = "", sources: tuple[str, ...] = ()):
-    return Signature(name, params, what, doc, sources)
+def _sig(what: str, name: str, *params: Param, doc: str = "", sources: tuple[str, ...] = (),
+         combination: Combination | None = None):
+    return Signature(name, params, what, doc, sources, combination)
 
 
 # Parameter kinds:
-#   number, positive, nonneg, int+, int0, prob, bool, time (steps, > 0),
+#   number, positive, nonneg, prob, prob<1 (in [0, 1)), bool,
+#   whole numbers: int+ (>= 1), int0 (>= 0), seed, steps (see WHOLE_NUMBERS),
+#   time (steps, > 0), steps0 (a whole number of steps >= 0, rounded),
 #   rate (probability per step), init (number | uniform | normal), choice, source
 def P(name: str, kind: str, default: object = REQUIRED, *choices: str) -> Param:
     return Param(name, kind, default, tuple(choices))
+
+
+# Whole-number kinds and their bounds: whatever the file says, a size fits the int32
+# PyTorch builds layers with, a seed fits torch.manual_seed, `steps` a bounded run.
+WHOLE_NUMBERS = {"int+": (1, MAX_INT), "int0": (0, MAX_INT), "seed": (0, MAX_SEED),
+                 "steps": (1, MAX_STEPS)}
+# The kind of quantity each kind expects: a quantity of the other kind is an error.
+QUANTITY_OF = {"time": TIME, "steps0": TIME, "rate": RATE}
+
+# Explicit Euler steps such as `x += (1 - x) / tau` diverge when tau < 1/2 step.
+_STABLE_TAU = 0.5
+# latency(mode = log) scales its input by exp(t_max - 1), which must fit a float32.
+_FLOAT32_MAX = 3.4028234663852886e38
+_LOG_LATENCY_T_MAX = 1 + math.log(_FLOAT32_MAX)
+
+
+def _stable_taus(*names: str) -> Combination:
+    def check(p: Mapping[str, Value], at: Callable[[str], Pos]) -> None:
+        for name in names:
+            if p[name] < _STABLE_TAU:
+                raise SnnError(f"'{name}' must be at least {_STABLE_TAU:g} step, got "
+                               f"{p[name]:g}", at(name),
+                               f"an update by 1/{name} per step diverges below half a step")
+    return check
+
+
+def _filter(p: Mapping[str, Value], at: Callable[[str], Pos]) -> None:
+    if p["learnable"] and p["tau"] <= 1:
+        raise SnnError(f"with learnable = true, 'tau' must be above 1 step, got {p['tau']:g}",
+                       at("tau"), "its 1/tau is learnt as sigmoid(w), which lies in (0, 1)")
+    _stable_taus("tau")(p, at)
+
+
+def _latency(p: Mapping[str, Value], at: Callable[[str], Pos]) -> None:
+    if p["mode"].name == "log" and p["t_max"] > _LOG_LATENCY_T_MAX:
+        raise SnnError(f"with mode = log, 't_max' must be at most "
+                       f"{_LOG_LATENCY_T_MAX:.4g} steps, got {p['t_max']:g}", at("t_max"),
+                       "it scales values by exp(t_max - 1), which must fit a float32; "
+                       "use mode = linear")
+
+
+def _ordered(low: str, high: str, strict: bool) -> Combination:
+    def check(p: Mapping[str, Value], at: Callable[[str], Pos]) -> None:
+        if p[low] > p[high] or (strict and p[low] == p[high]):
+            raise SnnError(f"'{low}' must be {'below' if strict else 'at most'} '{high}', "
+                           f"got {p[low]:g} and {p[high]:g}", at(low))
+    return check
 
 
 OPS = {s.name: s for s in [
@@ -88,7 +148,7 @@ OPS = {s.name: s for s in [
     _sig("op", "avgpool", P("k", "int+", 2)),
     _sig("op", "flatten"),
     _sig("op", "batchnorm", P("eps", "positive", 1e-5), P("momentum", "prob", 0.1)),
-    _sig("op", "dropout", P("p", "prob", 0.5)),
+    _sig("op", "dropout", P("p", "prob<1", 0.5)),
     _sig("op", "scale", P("c", "number")),
     _sig("op", "noise", P("std", "nonneg")),
     _sig("op", "channel_maxpool", P("k", "int+")),
@@ -100,11 +160,12 @@ ENCODERS = {s.name: s for s in [
     _sig("encoder", "poisson", P("x", "source", None), P("rate", "rate", None), sources=("x",)),
     _sig("encoder", "constant", P("x", "source"), sources=("x",)),
     _sig("encoder", "latency", P("x", "source"), P("t_max", "time", 20),
-         P("mode", "choice", Symbol("linear"), "linear", "log"), sources=("x",)),
+         P("mode", "choice", Symbol("linear"), "linear", "log"), sources=("x",),
+         combination=_latency),
     _sig("encoder", "periodic", P("pattern", "source"), sources=("pattern",)),
     _sig("encoder", "gaussian_tuning", P("x", "source"), P("m", "int+", 16),
          P("x_min", "number", 0.0), P("x_max", "number", 1.0), P("t_max", "time", 100),
-         sources=("x",)),
+         sources=("x",), combination=_ordered("x_min", "x_max", strict=True)),
 ]}
 
 SYNAPSES = {s.name: s for s in [
@@ -112,8 +173,9 @@ SYNAPSES = {s.name: s for s in [
     _sig("synapse", "spike_current", P("amplitude", "number", 1.0)),
     _sig("synapse", "exp_decay_current", P("tau", "time", 5.0), P("amplitude", "number", 1.0)),
     _sig("synapse", "stp", P("v_base", "prob", 0.2), P("tau_f", "time", 750.0),
-         P("tau_d", "time", 50.0)),
-    _sig("synapse", "filter", P("tau", "time", 100.0), P("learnable", "bool", False)),
+         P("tau_d", "time", 50.0), combination=_stable_taus("tau_f", "tau_d")),
+    _sig("synapse", "filter", P("tau", "time", 100.0), P("learnable", "bool", False),
+         combination=_filter),
 ]}
 
 RULES = {s.name: s for s in [
@@ -121,7 +183,8 @@ RULES = {s.name: s for s in [
          P("a_pre", "number", 0.01), P("a_post", "number", -0.0105),
          P("w_min", "number", 0.0), P("w_max", "number", 1.0),
          # LANGUAGE.md: `1` (additive, the default) or `multiplicative` (soft bounds)
-         P("f_w", "weight_fn", Symbol("additive"), "additive", "multiplicative")),
+         P("f_w", "weight_fn", Symbol("additive"), "additive", "multiplicative"),
+         combination=_ordered("w_min", "w_max", strict=False)),
 ]}
 
 READOUTS = {s.name: s for s in [
@@ -141,9 +204,9 @@ SURROGATES = {s.name: s for s in [
 
 SETTINGS = _sig("setting", "network",
                 P("dt", "positive", 1.0),  # milliseconds
-                P("steps", "int+", 100),
+                P("steps", "steps", 100),
                 P("backend", "choice", Symbol("softbp"), "clock", "softbp", "event"),
-                P("seed", "int0", None))
+                P("seed", "seed", None))
 
 # What every population accepts whatever its model (LANGUAGE.md §4.4); `reset`
 # overrides the model's reset (hard/soft/none) as SpikingJelly's v_reset=None does.
@@ -172,6 +235,11 @@ def bind(call: ast.Call, sig: Signature, ev: Evaluator,
             bound[param.name] = param.default
             continue
         bound[param.name] = convert(param, raw[param.name], ev, sig, sources)
+    if sig.combination is not None:
+        try:
+            sig.combination(bound, lambda name: raw[name].pos if name in raw else call.pos)
+        except SnnError as err:
+            raise SnnError(f"{sig.name}(): {err.message}", err.pos, err.hint) from None
     return bound
 
 
@@ -204,10 +272,7 @@ def convert(param: Param, expr: ast.Expr, ev: Evaluator, sig: Signature,
         if isinstance(expr, ast.Number) and expr.value == 1:
             return Symbol("additive")
         return _choice(param, expr, where)
-    if kind in ("time", "steps0") and isinstance(expr, ast.Quantity):
-        value = bounded(time_to_steps(expr, ev.dt_ms), expr.pos)
-    else:
-        value = ev(expr)
+    value = ev.expecting(QUANTITY_OF.get(kind))(expr)
     if kind == "init":
         if isinstance(value, (Uniform, Normal)) or _is_number(value):
             return value
@@ -223,27 +288,40 @@ def convert(param: Param, expr: ast.Expr, ev: Evaluator, sig: Signature,
 
 
 def _check_range(kind: str, value: float, where: str, expr: ast.Expr) -> Value:
-    if kind in ("int+", "int0"):
-        if float(value) != int(value):
-            raise SnnError(f"{where} must be a whole number, got {value:g}", expr.pos)
-        value = int(value)
-        if kind == "int+" and value < 1:
-            raise SnnError(f"{where} must be at least 1, got {value}", expr.pos)
-        if value < 0:
-            raise SnnError(f"{where} must not be negative, got {value}", expr.pos)
-        return value
+    if kind in WHOLE_NUMBERS:
+        return _whole(value, *WHOLE_NUMBERS[kind], where, expr)
     if kind in ("positive", "time") and value <= 0:
         noun = "a time constant" if kind == "time" else "a value"
         raise SnnError(f"{where} must be positive ({noun}), got {value:g}", expr.pos)
     if kind in ("nonneg", "steps0") and value < 0:
         raise SnnError(f"{where} must not be negative, got {value:g}", expr.pos)
-    if kind in ("prob", "rate") and not 0.0 <= value <= 1.0:
+    if kind in ("prob", "prob<1", "rate") and not 0.0 <= value <= 1.0:
         raise SnnError(f"{where} is a probability and must lie in [0, 1], got {value:g}",
                        expr.pos, "a rate with a unit is a probability per step: "
                        "rate × dt must not exceed 1" if kind == "rate" else None)
+    if kind == "prob<1" and value == 1.0:
+        raise SnnError(f"{where} must be below 1, got {value:g}", expr.pos,
+                       "p = 1 would drop everything, and what is kept is scaled by 1 / (1 - p)")
     if kind == "steps0":
-        return int(round(value))
+        return _whole(round(value), 0, MAX_STEPS, where, expr)
     return float(value) if kind != "number" or isinstance(value, float) else value
+
+
+def _whole(value: float, low: int, high: int, where: str, expr: ast.Expr) -> int:
+    # Not float(value): an integer literal as large as a 63-bit seed must stay exact.
+    if isinstance(value, float) and not value.is_integer():
+        raise SnnError(f"{where} must be a whole number, got {value:g}", expr.pos)
+    value = int(value)
+    if value < low:
+        raise SnnError(f"{where} must be at least {low}, got {value}" if low else
+                       f"{where} must not be negative, got {value}", expr.pos)
+    if value > high:
+        raise SnnError(f"{where} must be at most {high}, got {_big(value)}", expr.pos)
+    return value
+
+
+def _big(value: int) -> str:
+    return str(value) if abs(value) < 10**16 else f"{value:.3g}"
 
 
 def _is_number(value: object) -> bool:

@@ -3,9 +3,15 @@
 A number written with a unit is converted with the network's `dt`: a time to
 steps, a rate to a probability per step (LANGUAGE.md §2). A number without a
 unit is taken as it is.
+
+An Evaluator may expect a kind of quantity (TIME or RATE, see `expecting`): then
+a quantity of the other kind anywhere in the expression is an error naming the
+kind expected, instead of being converted by its own unit (`tau = 20 Hz` is not
+0.02 steps).
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,12 +19,11 @@ from dataclasses import dataclass
 from snnc.distributions import Normal, Uniform
 from snnc.errors import Pos, SnnError, unknown
 from snnc.frontend import ast
+from snnc.limits import MAX_MAGNITUDE
 
 TIME_UNITS_MS = {"s": 1000.0, "ms": 1.0, "us": 1e-3}
 RATE_UNITS_HZ = {"Hz": 1.0, "kHz": 1000.0}
-
-# Largest magnitude a build-time number may have; beyond it float32 state overflows.
-MAX_MAGNITUDE = 1e30
+TIME, RATE = "time", "rate"  # the kinds of quantity a value may be expected to be
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,19 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., float]]] = {
     "if": (3, lambda c, a, b: a if c else b),
 }
 
+# Python ints grow without bound, PyTorch takes only those that fit an int64: a whole
+# result beyond it becomes a float (the constant folder computes with these too).
+_INT64_MAX = 2**63 - 1
+
+
+def _int64(value: float | int) -> float | int:
+    return float(value) if isinstance(value, int) and abs(value) > _INT64_MAX else value
+
+
 BINARY: dict[str, Callable[[float, float], float | bool]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
+    "+": lambda a, b: _int64(a + b),
+    "-": lambda a, b: _int64(a - b),
+    "*": lambda a, b: _int64(a * b),
     "/": lambda a, b: a / b,
     "**": lambda a, b: float(a) ** float(b),  # floats: int powers could grow without bound
     ">": lambda a, b: a > b,
@@ -69,22 +83,33 @@ BINARY: dict[str, Callable[[float, float], float | bool]] = {
 }
 
 
+def quantity_kind(q: ast.Quantity) -> str:
+    return TIME if q.unit in TIME_UNITS_MS else RATE
+
+
+def check_kind(q: ast.Quantity, expect: str | None) -> None:
+    """An SnnError naming the kind expected when `q` is of the other kind."""
+    if expect is None or quantity_kind(q) == expect:
+        return
+    got = quantity_kind(q)
+    raise SnnError(f"expected a {expect}, got a {got} ({q.value} {q.unit})", q.pos,
+                   "times take s, ms or us" if expect == TIME else "rates take Hz or kHz")
+
+
 def time_to_steps(q: ast.Quantity, dt_ms: float) -> float:
-    if q.unit not in TIME_UNITS_MS:
-        raise SnnError(f"expected a time, got a rate ({q.value} {q.unit})", q.pos,
-                       "times take s, ms or us")
+    check_kind(q, TIME)
     return q.value * TIME_UNITS_MS[q.unit] / dt_ms
 
 
 def rate_to_probability(q: ast.Quantity, dt_ms: float) -> float:
-    if q.unit not in RATE_UNITS_HZ:
-        raise SnnError(f"expected a rate, got a time ({q.value} {q.unit})", q.pos,
-                       "rates take Hz or kHz")
+    check_kind(q, RATE)
     return q.value * RATE_UNITS_HZ[q.unit] * dt_ms / 1000.0
 
 
-def quantity_value(q: ast.Quantity, dt_ms: float) -> float:
-    """A time in steps or a rate as a probability per step, whichever the unit says."""
+def quantity_value(q: ast.Quantity, dt_ms: float, expect: str | None = None) -> float:
+    """A time in steps or a rate as a probability per step, whichever the unit says
+    (and an SnnError when `expect` is the other kind)."""
+    check_kind(q, expect)
     if q.unit in TIME_UNITS_MS:
         return time_to_steps(q, dt_ms)
     return rate_to_probability(q, dt_ms)
@@ -94,10 +119,17 @@ class Evaluator:
     """Evaluates build-time expressions over an environment of known values."""
 
     def __init__(self, dt_ms: float, env: Mapping[str, Value] | None = None,
-                 symbols: frozenset[str] = frozenset()):
+                 symbols: frozenset[str] = frozenset(), expect: str | None = None):
         self.dt_ms = dt_ms
         self.env = dict(env or {})
         self.symbols = symbols  # bare words accepted as Symbol values
+        self.expect = expect    # TIME, RATE, or None: any quantity, by its own unit
+
+    def expecting(self, kind: str | None) -> Evaluator:
+        """This evaluator, expecting quantities of `kind` (TIME, RATE or None: any)."""
+        other = copy.copy(self)  # the environment is shared, not copied
+        other.expect = kind
+        return other
 
     def __call__(self, expr: ast.Expr) -> Value:
         value = self._eval(expr)
@@ -117,7 +149,7 @@ class Evaluator:
         if isinstance(expr, ast.Bool):
             return expr.value
         if isinstance(expr, ast.Quantity):
-            return bounded(quantity_value(expr, self.dt_ms), expr.pos)
+            return bounded(quantity_value(expr, self.dt_ms, self.expect), expr.pos)
         if isinstance(expr, ast.Name):
             return self._name(expr)
         if isinstance(expr, ast.Unary):

@@ -2,10 +2,16 @@
 
 Positions never take part in equality, so two trees parsed from differently
 laid-out text compare equal when they mean the same thing.
+
+Every expression node knows its `depth` (operators and calls nested in it, 0 for
+a leaf), computed from its children when it is made: the parser refuses an
+expression deeper than snnc.limits.MAX_EXPR_DEPTH, so the recursive passes over
+expressions later on (evaluation, folding, printing) stay within Python's stack.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from snnc.errors import Pos
 
@@ -16,11 +22,21 @@ def _pos() -> Pos:
     return field(default=_NOWHERE, compare=False, repr=False, kw_only=True)
 
 
+def _depth() -> int:
+    # Derived from the children in __post_init__: never passed, compared or shown.
+    return field(default=0, init=False, compare=False, repr=False)
+
+
+def _set_depth(node, *children) -> None:
+    object.__setattr__(node, "depth", 1 + max((c.depth for c in children), default=0))
+
+
 # ------------------------------------------------------------------ expressions
 @dataclass(frozen=True)
 class Number:
     value: float | int
     pos: Pos = _pos()
+    depth: ClassVar[int] = 0
 
 
 @dataclass(frozen=True)
@@ -30,18 +46,21 @@ class Quantity:
     value: float | int
     unit: str
     pos: Pos = _pos()
+    depth: ClassVar[int] = 0
 
 
 @dataclass(frozen=True)
 class Name:
     id: str
     pos: Pos = _pos()
+    depth: ClassVar[int] = 0
 
 
 @dataclass(frozen=True)
 class Bool:
     value: bool
     pos: Pos = _pos()
+    depth: ClassVar[int] = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,10 @@ class Kwarg:
     name: str
     value: Expr
     pos: Pos = _pos()
+
+    @property
+    def depth(self) -> int:
+        return self.value.depth  # `k = v` adds no level to a call
 
 
 @dataclass(frozen=True)
@@ -59,6 +82,10 @@ class Call:
     args: tuple[Expr, ...] = ()
     kwargs: tuple[Kwarg, ...] = ()
     pos: Pos = _pos()
+    depth: int = _depth()
+
+    def __post_init__(self) -> None:
+        _set_depth(self, *self.args, *self.kwargs)
 
     def kwarg(self, name: str) -> Expr | None:
         for kw in self.kwargs:
@@ -72,6 +99,10 @@ class Unary:
     op: str  # "-", "+", "not"
     operand: Expr
     pos: Pos = _pos()
+    depth: int = _depth()
+
+    def __post_init__(self) -> None:
+        _set_depth(self, self.operand)
 
 
 @dataclass(frozen=True)
@@ -82,6 +113,10 @@ class Binary:
     left: Expr
     right: Expr
     pos: Pos = _pos()
+    depth: int = _depth()
+
+    def __post_init__(self) -> None:
+        _set_depth(self, self.left, self.right)
 
 
 Expr = Number | Quantity | Name | Bool | Call | Unary | Binary

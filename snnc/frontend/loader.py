@@ -3,9 +3,17 @@
 Imports are relative to the importing file. A path that is absolute or leaves
 the main file's folder is refused unless it lies under a folder the user
 allowed on the command line (`snnc ... -I DIR`).
+
+Whatever a path names, reading it is bounded (snnc.limits): only regular files are
+opened (never a FIFO or a device, which could block or never end), at most
+MAX_FILE_BYTES are read from one, at most MAX_FILES files and MAX_TOTAL_SOURCE_BYTES
+bytes in all per build, and imports are followed with an explicit stack, so a chain
+of a thousand imports is no deeper for Python than one.
 """
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -14,9 +22,12 @@ from pathlib import Path
 from snnc.errors import Pos, SnnError
 from snnc.frontend import ast
 from snnc.frontend.parser import parse_text
+from snnc.limits import MAX_FILE_BYTES, MAX_FILES, MAX_TOTAL_SOURCE_BYTES
 from snnc.resources import stdlib_dir
 
-MAX_FILE_BYTES = 16 * 1024 * 1024
+# Never block on a FIFO swapped in after the stat; never make a terminal ours.
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 
 @dataclass
@@ -28,26 +39,78 @@ class Program:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-def read_source(path: Path, shown: str) -> str:
+def read_source(path: Path, shown: str, limit: int = MAX_FILE_BYTES) -> str:
     """A file's text, or an SnnError saying why it cannot be read as UTF-8 text."""
+    return _decode(_read_bytes(path, shown, limit), shown)
+
+
+def _read_bytes(path: Path, shown: str, limit: int) -> bytes:
+    """At most `limit` bytes of a regular file: a device, a FIFO or a socket is refused
+    before it is opened (stat), and again after (fstat: it may have been swapped)."""
     try:
-        data = path.read_bytes()
+        _check_regular(os.stat(path), shown, limit)
+        fd = os.open(path, _OPEN_FLAGS)
+        with os.fdopen(fd, "rb", buffering=0) as file:
+            _check_regular(os.fstat(file.fileno()), shown, limit)
+            data = _read_at_most(file, limit + 1)  # it may grow while it is read
     except FileNotFoundError:
         raise SnnError(f"no such file: {shown}") from None
-    except IsADirectoryError:
-        raise SnnError(f"{shown} is a folder, not a .snn file") from None
-    except OSError as exc:
-        raise SnnError(f"cannot read {shown}: {exc.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise SnnError(f"{shown} is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    except OSError as exc:  # permissions, a loop of links, a name too long...
+        raise SnnError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL character in the path
+        raise SnnError(f"cannot read {shown}: the path contains a NUL character") from None
+    if len(data) > limit:
+        raise _too_large(shown, limit)
+    return data
+
+
+def _check_regular(info: os.stat_result, shown: str, limit: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise SnnError(f"{shown} is a folder, not a .snn file")
+    if not stat.S_ISREG(info.st_mode):
+        raise SnnError(f"{shown} is {_file_kind(info.st_mode)}, not a regular file",
+                       hint="a .snn file is plain UTF-8 text in a regular file")
+    if info.st_size > limit:
+        raise _too_large(shown, limit)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def _read_at_most(file, size: int) -> bytes:
+    chunks, left = [], size
+    while left > 0:
+        chunk = file.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(shown: str, limit: int) -> SnnError:
+    return SnnError(f"{shown} is larger than {limit // 2**20} MiB",
+                    hint=f"a .snn file may hold at most {limit} bytes")
+
+
+def _decode(data: bytes, shown: str) -> str:
+    """UTF-8 text without its BOM. A byte that is not UTF-8 is named in hex with its
+    position, and the line is not shown: it would echo the raw bytes to the terminal."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SnnError("this file is not UTF-8 text", Pos(shown, line, col),
-                       "a .snn file is plain UTF-8 text",
-                       data.decode("utf-8", errors="replace")) from None
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        # Columns count characters, as the lexer's do; the line is valid up to the byte.
+        col = len(data[line_start:exc.start].decode("utf-8")) + 1
+        raise SnnError(f"this file is not UTF-8 text: byte 0x{data[exc.start]:02x} at "
+                       f"{line}:{col} is not UTF-8", Pos(shown, line, col),
+                       "a .snn file is plain UTF-8 text") from None
     return text.removeprefix("\ufeff")
 
 
@@ -60,32 +123,106 @@ def stdlib_models() -> dict[str, ast.NeuronDef]:
     return models
 
 
+@dataclass
+class _Open:
+    """A file being loaded: its imports are followed one by one, then its models added."""
+
+    path: Path
+    shown: str
+    parsed: ast.File
+    next_import: int = 0
+
+
 def load(path: str | Path, allowed: Iterable[str | Path] = ()) -> Program:
-    """Parse `path` and everything it imports; models of later files shadow the stdlib."""
+    """Parse `path` and everything it imports. A file's models shadow those of the
+    files it imports (added after them, in import order), which shadow the stdlib's; a
+    file already read (a cycle, or a second import) is skipped."""
     main_path = Path(path)
-    root = main_path.resolve().parent
-    roots = [root, *(Path(a).resolve() for a in allowed)]
+    main = _resolve(main_path, str(path))
+    roots = [main.parent, *(_resolve(Path(a), str(a)) for a in allowed)]
     program = Program(main=None, models=dict(stdlib_models()))  # type: ignore[arg-type]
-    program.main = _load_file(main_path, str(path), roots, program, set())
+    seen, budget = {main}, _Budget()
+    stack = [_open(main_path, str(path), program, budget)]
+    program.main = stack[0].parsed
+    while stack:  # depth-first, as recursion would, without Python's stack
+        top = stack[-1]
+        if top.next_import == len(top.parsed.imports):
+            stack.pop()
+            _add_models(top.parsed.neurons, program, top.shown)
+            continue
+        imp = top.parsed.imports[top.next_import]
+        top.next_import += 1
+        try:
+            target = _resolve_import(imp, top.path, roots)
+        except SnnError as err:
+            raise err.with_source(program.sources[top.shown]) from None
+        if target not in seen:
+            seen.add(target)
+            stack.append(_open(target, _display(target), program, budget, (imp, top)))
     return program
 
 
-def _load_file(path: Path, shown: str, roots: list[Path], program: Program,
-               seen: set[Path]) -> ast.File:
-    seen.add(path.resolve())
-    text = read_source(path, shown)
-    program.sources[shown] = text
+class _Budget:
+    """What a build may still read: MAX_FILES files, MAX_TOTAL_SOURCE_BYTES bytes."""
+
+    def __init__(self):
+        self.files, self.size = MAX_FILES, MAX_TOTAL_SOURCE_BYTES
+
+    def take_file(self, imp: ast.Import | None) -> None:
+        if self.files < 1:
+            raise SnnError(f"one file too many: a build reads at most {MAX_FILES} files",
+                           imp.pos if imp else None, "import fewer files")
+        self.files -= 1
+
+    def take_bytes(self, size: int, imp: ast.Import | None) -> None:
+        if size > self.size:
+            raise SnnError(f"this import takes the sources of the build over "
+                           f"{MAX_TOTAL_SOURCE_BYTES // 2**20} MiB", imp.pos if imp else None,
+                           f"a build reads at most {MAX_TOTAL_SOURCE_BYTES} bytes of .snn files")
+        self.size -= size
+
+
+def _open(path: Path, shown: str, program: Program, budget: _Budget,
+          importer: tuple[ast.Import, _Open] | None = None) -> _Open:
+    """Read and parse one file within the budget."""
     try:
-        parsed = parse_text(text, shown)
-        for imp in parsed.imports:
-            target = _resolve_import(imp, path, roots)
-            if target.resolve() in seen:
-                continue
-            _load_file(target, _display(target), roots, program, seen)
-        _add_models(parsed.neurons, program, shown)
+        budget.take_file(importer and importer[0])
+        data = _read_bytes(path, shown, MAX_FILE_BYTES)
+        budget.take_bytes(len(data), importer and importer[0])
+        text = _decode(data, shown)
     except SnnError as err:
-        raise err.with_source(program.sources.get(err.file, text)) from None
-    return parsed
+        raise _at_import(err, importer, program) from None
+    program.sources[shown] = text
+    return _Open(path, shown, parse_text(text, shown))  # its errors carry its source
+
+
+def _at_import(err: SnnError, importer: tuple[ast.Import, _Open] | None,
+               program: Program) -> SnnError:
+    """An error about reading an imported file: without a position of its own it is
+    placed at the import statement, with the importing file's line."""
+    if importer is None:
+        return err
+    imp, by = importer
+    if err.pos is None:
+        err = SnnError(f"cannot import {imp.path!r}: {err.message}", imp.pos, err.hint)
+    if err.file == by.shown:
+        err.with_source(program.sources[by.shown])
+    return err
+
+
+def _resolve(path: Path, shown: str) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a loop of links
+        raise SnnError(f"cannot read {shown}: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, RuntimeError):
+        return "a loop of symbolic links"
+    if isinstance(exc, ValueError):
+        return "the path contains a NUL character"
+    return str(getattr(exc, "strerror", None) or exc)
 
 
 def _resolve_import(imp: ast.Import, importer: Path, roots: list[Path]) -> Path:
@@ -100,10 +237,10 @@ def _resolve_import(imp: ast.Import, importer: Path, roots: list[Path]) -> Path:
             why = "an absolute path" if raw.is_absolute() else "outside the folder of the main file"
             raise SnnError(f"import of {imp.path!r} refused: {why}", imp.pos,
                            f"allow its folder on the command line: -I {target.parent}")
-        if not target.is_file():
+        if not target.exists():
             raise SnnError(f"cannot import {imp.path!r}: no such file", imp.pos)
-    except OSError as exc:  # a name too long, a loop of links...
-        raise SnnError(f"cannot import {imp.path!r}: {exc.strerror or exc}", imp.pos) from None
+    except (OSError, RuntimeError) as exc:  # a name too long, a loop of links...
+        raise SnnError(f"cannot import {imp.path!r}: {_reason(exc)}", imp.pos) from None
     return target
 
 
@@ -119,6 +256,7 @@ def _add_models(defs: tuple[ast.NeuronDef, ...], program: Program, shown: str) -
     for defn in defs:
         if defn.name in local:
             raise SnnError(f"neuron {defn.name} is defined twice", defn.pos,
-                           f"first defined at line {local[defn.name].pos.line}")
+                           f"first defined at line {local[defn.name].pos.line}",
+                           program.sources[shown])
         local[defn.name] = defn
     program.models.update(local)

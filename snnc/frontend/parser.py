@@ -1,6 +1,7 @@
 """Text -> AST for one file, with Lark's errors turned into friendly `SnnError`s."""
 from __future__ import annotations
 
+from collections import deque
 from functools import lru_cache
 
 from lark import Lark
@@ -8,8 +9,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from snnc.errors import Pos, SnnError
 from snnc.frontend import ast
-from snnc.frontend.lexer import SnnLexer
-from snnc.frontend.transformer import CURRENT_FILE, ToAst
+from snnc.frontend.lexer import CURRENT_FILE, RECENT_TOKENS, SnnLexer
+from snnc.frontend.transformer import ToAst
 from snnc.resources import data_dir
 
 # How the grammar's terminals read in an error message.
@@ -20,8 +21,24 @@ _TERMINAL_WORDS = {
     "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "LSQB": "'['",
     "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "COLON": "':'", "SEMICOLON": "';'",
     "VBAR": "'|'", "DOT": "'.'", "TRUE": "'true'", "FALSE": "'false'",
-    "LEARNABLE": "'learnable'", "_OR": "'or'", "_AND": "'and'", "_NOT": "'not'",
+    "LEARNABLE": "'learnable'", "OR": "'or'", "AND": "'and'", "NOT": "'not'",
     "$END": "end of file",
+}
+
+# Words written after a number as a unit that .snn does not have (LANGUAGE.md §1):
+# physical units of voltage, current, conductance, resistance and capacitance, which
+# are plain numbers, and spellings of time and rate units other than the language's.
+_PHYSICAL_UNITS = frozenset(
+    f"{prefix}{unit}" for unit in ("V", "A", "S", "F", "ohm", "Ohm", "mho")
+    for prefix in ("", "f", "p", "n", "u", "m", "k", "M", "G"))
+_OTHER_TIME_UNITS = frozenset({
+    "sec", "secs", "second", "seconds", "msec", "msecs", "usec", "usecs", "ns", "ps", "min",
+    "minute", "minutes", "h", "hr", "hour", "hz", "khz", "KHz", "kHZ", "MHz", "mHz", "Mhz",
+})
+_UNIT_HINTS = {
+    **{word: "voltages, currents and conductances are plain numbers in .snn "
+             "(LANGUAGE.md §1): write `-65`, not `-65 mV`" for word in _PHYSICAL_UNITS},
+    **{word: "times take s, ms or us, and rates Hz or kHz" for word in _OTHER_TIME_UNITS},
 }
 
 
@@ -37,10 +54,12 @@ def _lark() -> Lark:
 def parse_text(text: str, file: str = "<string>") -> ast.File:
     """Parse one file's text (imports are not followed here; see loader)."""
     token = CURRENT_FILE.set(file)
+    recent = deque(maxlen=3)
+    recent_token = RECENT_TOKENS.set(recent)
     try:
         imports, neurons, networks = _lark().parse(text)
     except UnexpectedInput as exc:
-        raise _friendly(exc, text, file) from None
+        raise (_unknown_unit(exc, recent, text, file) or _friendly(exc, text, file)) from None
     except VisitError as exc:
         if isinstance(exc.orig_exc, SnnError):
             raise exc.orig_exc.with_source(text) from None
@@ -49,6 +68,7 @@ def parse_text(text: str, file: str = "<string>") -> ast.File:
         raise err.with_source(text) from None
     finally:
         CURRENT_FILE.reset(token)
+        RECENT_TOKENS.reset(recent_token)
     return ast.File(file, imports, neurons, networks)
 
 
@@ -70,6 +90,23 @@ def _expected(terminals: set[str]) -> str:
     if len(words) > 8:
         words = words[:8] + ["..."]
     return ", ".join(words)
+
+
+def _unknown_unit(exc: UnexpectedInput, recent: deque, text: str,
+                  file: str) -> SnnError | None:
+    """`5 mV`: a unit word right after a number, where the parse failed at the word or
+    at the token after it (`dt = 5 mV` followed by another statement)."""
+    if not isinstance(exc, UnexpectedToken):
+        return None
+    # The unexpected token is the last the lexer made, except the parser's own $END.
+    tokens = [*recent, exc.token] if exc.token.type == "$END" else list(recent)
+    for i in (len(tokens) - 1, len(tokens) - 2):
+        if i >= 1 and tokens[i - 1].type == "NUMBER" and tokens[i].type == "NAME" \
+                and str(tokens[i]) in _UNIT_HINTS:
+            word = tokens[i]
+            return SnnError(f"unknown unit '{word}'", Pos(file, word.line, word.column),
+                            _UNIT_HINTS[str(word)], text)
+    return None
 
 
 def _friendly(exc: UnexpectedInput, text: str, file: str) -> SnnError:

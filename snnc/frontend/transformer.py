@@ -1,12 +1,14 @@
 """One Lark Transformer: parse tree -> AST dataclasses. Nothing else reads Lark trees."""
 from __future__ import annotations
 
-from contextvars import ContextVar
+import math
 
 from lark import Token, Transformer
 
 from snnc.errors import Pos, SnnError
 from snnc.frontend import ast
+from snnc.frontend.lexer import CURRENT_FILE
+from snnc.limits import MAX_EXPR_DEPTH, MAX_MAGNITUDE
 
 # LANGUAGE.md §1: these cannot be used as names.
 KEYWORDS = frozenset({
@@ -26,16 +28,32 @@ def _name(token: Token, file: str) -> str:
     return str(token)
 
 
-def _number(text: str) -> int | float:
+# An integer literal stays exact while it fits an int64 (a 63-bit seed keeps its last
+# digit); beyond, it is a float: PyTorch refuses Python ints that do not fit an int64.
+_MAX_EXACT_INT = 2**63 - 1
+
+
+def _number(text: str, pos: Pos) -> int | float:
+    """A literal's value; one that is not finite or beyond ±MAX_MAGNITUDE is refused
+    here, where it was written, even where nothing evaluates it at build time."""
     clean = text.strip()
-    if clean.isdigit() and len(clean) <= 18:
-        return int(clean)
-    return float(clean)  # a huge literal becomes inf and is refused by the checks
+    exact = clean.isdigit() and len(clean) <= 19 and int(clean) <= _MAX_EXACT_INT
+    value = int(clean) if exact else float(clean)
+    if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+        raise SnnError(f"number too large: {value:g}", pos,
+                       f"values must lie within ±{MAX_MAGNITUDE:g}")
+    return value
 
 
-# The file being parsed. The transformer runs inside the LALR parser (no parse tree is
-# built), so it is shared by every parse and learns the file name from here.
-CURRENT_FILE: ContextVar[str] = ContextVar("CURRENT_FILE", default="<string>")
+def _bounded_depth(node: ast.Expr, at: Pos) -> ast.Expr:
+    """`node`, or an SnnError at `at` (its operator or call) when it nests operators and
+    calls deeper than MAX_EXPR_DEPTH: the first node to exceed it is the one reported."""
+    if node.depth > MAX_EXPR_DEPTH:
+        raise SnnError(f"this expression is nested too deeply: more than {MAX_EXPR_DEPTH} "
+                       "operators and calls inside each other", at,
+                       "split it into smaller parts (a long sum: several `param`s or "
+                       "assignments)")
+    return node
 
 
 class ToAst(Transformer):
@@ -55,13 +73,14 @@ class ToAst(Transformer):
     # -------------------------------------------------------------- expressions
     def number(self, children):
         (tok,) = children
-        return ast.Number(_number(tok), pos=self._tpos(tok))
+        pos = self._tpos(tok)
+        return ast.Number(_number(tok, pos), pos=pos)
 
     def quantity(self, children):
         (tok,) = children
-        text = str(tok)
+        text, pos = str(tok), self._tpos(tok)
         unit = next(u for u in ("kHz", "Hz", "ms", "us", "s") if text.endswith(u))
-        return ast.Quantity(_number(text[: -len(unit)]), unit, pos=self._tpos(tok))
+        return ast.Quantity(_number(text[: -len(unit)], pos), unit, pos=pos)
 
     def name(self, children):
         (tok,) = children
@@ -80,6 +99,10 @@ class ToAst(Transformer):
         return ast.Kwarg(str(key), value, pos=self._tpos(key))
 
     def call(self, children):
+        call = self.model_call(children)
+        return _bounded_depth(call, call.pos)
+
+    def model_call(self, children):
         func, *rest = children
         args = [c for c in rest if c is not None and not isinstance(c, ast.Kwarg)]
         kwargs = [c for c in rest if isinstance(c, ast.Kwarg)]
@@ -96,23 +119,19 @@ class ToAst(Transformer):
 
     def unary(self, children):
         op, operand = children
-        return ast.Unary(str(op), operand, pos=self._tpos(op))
+        pos = self._tpos(op)
+        return _bounded_depth(ast.Unary(str(op), operand, pos=pos), pos)
 
     def not_(self, children):
         keyword, operand = children
-        return ast.Unary("not", operand, pos=self._tpos(keyword))
+        pos = self._tpos(keyword)
+        return _bounded_depth(ast.Unary("not", operand, pos=pos), pos)
 
     def binary(self, children):
+        # A binary node is placed at its left operand (where the expression starts);
+        # a depth error at the operator, which tells the terms of a long sum apart.
         left, op, right = children
-        return ast.Binary(str(op), left, right, pos=left.pos)
-
-    def or_(self, children):
-        left, right = children
-        return ast.Binary("or", left, right, pos=left.pos)
-
-    def and_(self, children):
-        left, right = children
-        return ast.Binary("and", left, right, pos=left.pos)
+        return _bounded_depth(ast.Binary(str(op), left, right, pos=left.pos), self._tpos(op))
 
     # -------------------------------------------------------------- neurons
     def param_decl(self, children):
