@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -85,7 +86,25 @@ def main() -> None:
     if distributed:
         checksum = torch.cat([p.detach().flatten() for p in net.parameters()]).sum()
         print(f"rank {rank} weight checksum: {checksum.item():.10f}")
-        dist.destroy_process_group()
+        leave_distributed()
+
+
+def leave_distributed() -> None:
+    """End a torchrun rank without the abort at exit that gloo's worker threads can cause.
+
+    Every backward stashes a Python object (its contextvars context) in the thread-local
+    state that DDP's allreduce works copy. A gloo worker thread drops finished works
+    later; one that drops the last reference while the interpreter shuts down must take
+    the GIL, and Python ends such a thread inside the work's destructor: std::terminate,
+    "terminate called without an active exception". destroy_process_group() cannot join
+    those threads, as DDP keeps the group alive. So, once no rank talks to another any
+    more (the barrier), the rank flushes its output and exits at once, without the
+    interpreter's teardown that the threads would race with."""
+    dist.barrier()
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

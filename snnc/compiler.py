@@ -11,6 +11,7 @@ from pathlib import Path
 import networkx as nx
 
 from snnc.check import check_program
+from snnc.check.budget import check_budget
 from snnc.errors import SnnError
 from snnc.frontend.loader import Program, load
 from snnc.ir import to_graph
@@ -30,6 +31,8 @@ def analyse(path: str | Path, network: str | None = None, allowed: Iterable[str 
     program = load(path, allowed)
     with sources_shown(program):
         networks = check_program(program, network)
+        for net in networks:
+            check_budget(net)  # before anything of the network is allocated
         graphs = [schedule(fold_constants(to_graph(net))) for net in networks]
     digests = source_digests(program)
     for graph in graphs:

@@ -20,8 +20,14 @@ MAX_INT = 2**31 - 1                  # a whole-number parameter (sizes, strides,
 MAX_SEED = 2**63 - 1                 # `seed`
 MAX_STEPS = 10_000_000               # `steps`
 MAX_DELAY = 100_000                  # a delay, in steps
+MAX_DELAY_WORK = 10**12              # operations per sample per-synapse delays may cost
 MAX_POPULATIONS = 10_000             # nodes (inputs, encoders, populations) per network
 MAX_CONNECTIONS = 100_000            # connections per network
+# A neuron step longer than this (operations on its tape, snnc.kernels.tape) gets no
+# fused kernel, and the reference step runs: the C compiler's time grows faster than the
+# code (400 operations take cc -O3 about 10 s, 800 nearly a minute); the stdlib's models
+# have 10 to 40.
+MAX_TAPE_ENTRIES = 500
 
 
 def max_memory_bytes() -> int:

@@ -6,6 +6,7 @@ logic and differ only in how leaves, calls and logical operators look.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from snnc.frontend import ast
@@ -68,6 +69,59 @@ class SnnPrinter:
 to_snn = SnnPrinter()
 
 
+# Generated code never nests an expression deeper than this many operators and calls:
+# Python's parser takes at most 200 nested parentheses and clang 256 nested brackets,
+# and a printed level opens up to four (C's sigmoid), so deeper parts become temporaries.
+SPLIT_DEPTH = 40
+
+
+def split_deep(expr: ast.Expr, fresh: Callable[[], str], limit: int = SPLIT_DEPTH
+               ) -> tuple[list[tuple[str, ast.Expr]], ast.Expr]:
+    """`expr` as definitions (name, part) to evaluate first, in order, and what is left of
+    it, each nesting at most `limit` operators and calls: a part that reaches `limit`
+    becomes a name from `fresh()`. Evaluating the parts first computes the same values in
+    the same order (no expression has side effects), so the result is unchanged; an
+    expression shallower than `limit`, the common case, comes back as it is."""
+    if expr.depth < limit:
+        return [], expr
+    parts: list[tuple[str, ast.Expr]] = []
+
+    def visit(node: ast.Expr) -> tuple[ast.Expr, int]:
+        if node.depth < limit:
+            return node, node.depth
+        children = [visit(child) for child in _children(node)]
+        rebuilt = _with_children(node, [c for c, _ in children])
+        height = 1 + max(h for _, h in children)
+        if height < limit or node is expr:
+            return rebuilt, height
+        name = fresh()
+        parts.append((name, rebuilt))
+        return ast.Name(name, pos=node.pos), 0
+
+    root, _ = visit(expr)
+    return parts, root
+
+
+def _children(node: ast.Expr) -> tuple[ast.Expr, ...]:
+    if isinstance(node, ast.Unary):
+        return (node.operand,)
+    if isinstance(node, ast.Binary):
+        return (node.left, node.right)
+    if isinstance(node, ast.Call):
+        return node.args
+    return ()
+
+
+def _with_children(node: ast.Expr, children: list[ast.Expr]) -> ast.Expr:
+    if isinstance(node, ast.Unary):
+        return ast.Unary(node.op, children[0], pos=node.pos)
+    if isinstance(node, ast.Binary):
+        return ast.Binary(node.op, children[0], children[1], pos=node.pos)
+    if isinstance(node, ast.Call):
+        return ast.Call(node.func, tuple(children), pos=node.pos)
+    return node
+
+
 # How the language's functions read in generated PyTorch code (`rt` is snnc.runtime).
 TORCH_FUNCTIONS = {
     "exp": "torch.exp", "log": "torch.log", "sqrt": "torch.sqrt", "tanh": "torch.tanh",
@@ -88,31 +142,53 @@ class _CodePrinter(SnnPrinter):
 
 class TorchPrinter(_CodePrinter):
     """PyTorch source over tensors and floats. Comparisons and logical operators give
-    0/1 floats (rt.truth, rt.logical_*), so every expression is a number and
-    `if(c, a, b)` is `rt.where(c, a, b)` with a non-zero c meaning true."""
+    0/1 floats (rt.truth, rt.logical_*) of the dtype of the tensor named `like` (the
+    default dtype without it), so every expression is a number and `if(c, a, b)` is
+    `rt.where(c, a, b)` with a non-zero c meaning true."""
+
+    def __init__(self, rename: Callable[[str], str] = lambda name: name,
+                 like: str | None = None):
+        super().__init__(rename)
+        self.like = f", {like}" if like else ""
 
     def number(self, value: float | int | bool) -> str:
-        return repr(float(value))
+        value = float(value)
+        if not math.isfinite(value):
+            # the folder refuses these; were one to get here, `inf` would read as a name
+            return _NON_FINITE_PYTHON[repr(value)]
+        return repr(value)
 
     def call(self, func: str, args: list[str]) -> str:
         return f"{TORCH_FUNCTIONS[func]}({', '.join(args)})"
 
     def unary(self, expr: ast.Unary) -> tuple[str, int]:
         if expr.op == "not":
-            return f"rt.logical_not({self(expr.operand)})", ATOM
+            return f"rt.logical_not({self(expr.operand)}{self.like})", ATOM
         return super().unary(expr)
 
     def binary(self, expr: ast.Binary) -> tuple[str, int]:
         if expr.op in COMPARISONS:
-            return f"rt.truth({self(expr.left)} {expr.op} {self(expr.right)})", ATOM
+            return f"rt.truth({self(expr.left)} {expr.op} {self(expr.right)}{self.like})", ATOM
         if expr.op in ("and", "or"):
-            return f"rt.logical_{expr.op}({self(expr.left)}, {self(expr.right)})", ATOM
+            return (f"rt.logical_{expr.op}({self(expr.left)}, {self(expr.right)}{self.like})",
+                    ATOM)
         return super().binary(expr)
 
 
+# Non-finite numbers as expressions of finite literals (1e309 overflows to inf).
+_NON_FINITE_PYTHON = {"inf": "1e309", "-inf": "(-1e309)", "nan": "(1e309 - 1e309)"}
+_NON_FINITE_C = {"inf": "((real)INFINITY)", "-inf": "(-(real)INFINITY)", "nan": "((real)NAN)"}
+
 # How the language's functions read in generated C (tgmath.h makes them type-generic).
+# min and max are torch.minimum/maximum (templates/kernels/step.h.j2): NaN wherever an
+# argument is NaN, where C's fmin and fmax drop it.
+# surrogate_grad is the kernels' own (the backward's derivative of the spike, kernels.tape).
 C_FUNCTIONS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "abs": "fabs",
-               "min": "fmin", "max": "fmax"}
+               "min": "snnc_min", "max": "snnc_max", "surrogate_grad": "surrogate_grad"}
+# `a ** c` for the exponents PyTorch computes without pow() (ATen's PowKernel), spelt the
+# same way so that the kernels' results are PyTorch's bit for bit (step.h.j2 defines them).
+_C_POWERS = {2.0: "snnc_square", 3.0: "snnc_cube", -1.0: "snnc_reciprocal",
+             -2.0: "snnc_reciprocal_square", 0.5: "sqrt", -0.5: "snnc_rsqrt"}
 _C_CONDITIONS = {">=": "cmp_ge", ">": "cmp_gt", "<=": "cmp_le", "<": "cmp_lt", "==": "cmp_eq",
                  "!=": "cmp_ne"}
 
@@ -122,13 +198,16 @@ class CPrinter(_CodePrinter):
     code so a fused kernel reproduces the reference step bit for bit."""
 
     def number(self, value: float | int | bool) -> str:
-        return f"(real){float(value)!r}"
+        value = float(value)
+        if not math.isfinite(value):
+            return _NON_FINITE_C[repr(value)]  # never a bare `inf`, which C reads as a name
+        return f"(real){value!r}"
 
     def call(self, func: str, args: list[str]) -> str:
         if func == "sigmoid":
             return f"((real)1 / ((real)1 + exp(-({args[0]}))))"
         if func == "clamp":
-            return f"fmin(fmax({args[0]}, {args[1]}), {args[2]})"
+            return f"snnc_min(snnc_max({args[0]}, {args[1]}), {args[2]})"
         if func == "if":
             return f"(({args[0]}) != 0 ? ({args[1]}) : ({args[2]}))"
         return f"{C_FUNCTIONS[func]}({', '.join(args)})"
@@ -144,6 +223,9 @@ class CPrinter(_CodePrinter):
         if expr.op in ("and", "or"):
             return f"logic_{expr.op}({self(expr.left)}, {self(expr.right)})", ATOM
         if expr.op == "**":
+            exponent = expr.right.value if isinstance(expr.right, ast.Number) else None
+            if exponent in _C_POWERS:
+                return f"{_C_POWERS[exponent]}({self(expr.left)})", ATOM
             return f"pow({self(expr.left)}, {self(expr.right)})", ATOM
         return super().binary(expr)
 

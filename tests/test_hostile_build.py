@@ -251,3 +251,12 @@ def test_a_learnable_parameter_named_like_a_module_method(tmp_path):
     assert "populations.p.learnable.train" in net.state_dict()
     out.sum().backward()
     assert net.populations["p"].learnable["train"].grad is not None
+
+
+def test_batchnorm_in_a_network_run_step_by_step_is_refused(tmp_path):
+    text = ("network n { input a[4]; population p[4] = LIF; population q[4] = LIF\n"
+            "connect a -> p; connect p -> q : dense | batchnorm\n"
+            "connect q -> p : dense delay 1 }\n")
+    with pytest.raises(SnnError) as info:
+        snnc.compile(write(tmp_path, "n.snn", text))
+    assert "batchnorm" in info.value.message and info.value.pos.line == 2

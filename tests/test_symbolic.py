@@ -9,9 +9,9 @@ import torch
 
 from conftest import net
 from snnc.backends.common import py_name
-from snnc.kernels.symbolic import step_math
 from snnc.printers import TorchPrinter
 from snnc.runtime import ops as rt_ops
+from symbolic_step import step_math
 
 MODELS = ["IF", "LIF(tau = 3.0, v_reset = -0.2)", "LIF(decay_input = false, v_rest = 0.3)",
           "PLIF(init_tau = 2.5)", "RIF", "CubaLIF", "Izhikevich(d = 6)", "ILCLIF(v_decay = 0.6)",

@@ -106,9 +106,9 @@ def _kernels(pops, module: Scope) -> tuple[list[dict], dict[str, dict]]:
     part of a build)."""
     kernels: dict[str, dict] = {}
     kernel_of = {}
-    rendered: dict[str, dict[str, str | None]] = {}
+    rendered: dict[tuple, dict[str, str | None]] = {}
     for pop in pops:
-        key = _kernel_key(pop)
+        key = kernel_context.kernel_key(pop)
         if key not in rendered:
             rendered[key] = _kernel_sources(pop)
         names = {}
@@ -128,14 +128,6 @@ def _kernels(pops, module: Scope) -> tuple[list[dict], dict[str, dict]]:
         shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
         kernel["who"] = f"population{'s' if len(names) > 1 else ''} {shown}"
     return list(kernels.values()), kernel_of
-
-
-def _kernel_key(pop) -> str:
-    """What a population's kernels are made of besides its name: populations that agree on
-    it get the same sources."""
-    return repr((pop.model.name, [s.name for s in pop.model.states], pop.equations,
-                 sorted(pop.learnable), pop.surrogate, pop.refractory, pop.feedback_group,
-                 pop.size if pop.feedback_group else None))
 
 
 def _kernel_sources(pop) -> dict[str, str | None]:
@@ -162,6 +154,8 @@ def _layer_order(graph: nx.MultiDiGraph) -> list[str] | None:
 
 
 def _check_supported(graph: nx.MultiDiGraph) -> None:
+    if _layer_order(graph) is None:
+        _check_step_by_step(graph)
     for pop in populations(graph):
         if pop.event_driven:
             raise SnnError(f"the softbp backend cannot run {pop.model.name} (population "
@@ -182,6 +176,17 @@ def _check_supported(graph: nx.MultiDiGraph) -> None:
         if isinstance(enc, Encoder) and enc.spec.kind not in _ENCODERS:
             raise SnnError(f"the softbp backend does not run the {enc.spec.kind} encoder yet",
                            enc.pos)
+
+
+def _check_step_by_step(graph: nx.MultiDiGraph) -> None:
+    """What a network with a cycle, run one step at a time, cannot do."""
+    for conn in connections(graph):
+        for op in conn.ops:
+            if op.kind == "batchnorm":
+                raise SnnError(f"`batchnorm` in connection '{conn.name}' of a network with a "
+                               "cycle: softbp runs such networks step by step, where it would "
+                               "normalise each step's batch alone", op.pos,
+                               "remove it, or break the cycle")
 
 
 def _population(pop, step: str, kernel: dict) -> dict:

@@ -1,43 +1,91 @@
 """A population's reference step (the oracle) and the reset forms every target prints."""
 from __future__ import annotations
 
-from snnc.backends.common import literal, py_name
+import itertools
+import keyword
+import re
+
+from snnc.backends.common import literal
 from snnc.check.values import Spec
 from snnc.frontend import ast
 from snnc.ir.nodes import Population
-from snnc.printers import TorchPrinter
+from snnc.printers import TorchPrinter, split_deep
+
+# Names the step function uses itself, and its temporaries (_e0, _e1, ...) where an
+# expression nests too deeply for one line: a model's name that is one of them, a Python
+# keyword or `__debug__` (which cannot be assigned) gets a trailing `_`.
+_OWN_NAMES = frozenset({"x", "spike", "fired", "rt", "torch", "__debug__"})
+_TEMPORARY = re.compile(r"_e[0-9]+")
 
 
 def step_function(pop: Population) -> dict:
     """The population's reference step: folded charge, fire through the surrogate, reset.
-    This is the oracle every fused kernel must match."""
-    local = local_names([s.name for s in pop.model.states] + list(pop.learnable))
-    printer = TorchPrinter(lambda name: local.get(name, name))
+    This is the oracle every fused kernel must match.
+
+    Every value it returns has the population's shape: an assignment or a fire argument
+    that reads neither x nor a state (constants and learnable parameters only) is
+    broadcast to x's shape (rt.ops.full), so that `fire w > 0.5` gives one spike per
+    neuron, as the fused kernels do; what reads x or a state has that shape already."""
+    states = [s.name for s in pop.model.states]
+    local = local_names(states + list(pop.learnable))
+    printer = TorchPrinter(lambda name: local.get(name, name), like="x")
+    dynamic = {"x", *states}
+    lines: list[str] = []
+    fresh = _fresh()
+
+    def expression(expr: ast.Expr) -> ast.Expr:
+        """`expr`, its deep parts first assigned to temporaries (lines before)."""
+        parts, root = split_deep(expr, fresh)
+        lines.extend(f"{name} = {printer(part)}" for name, part in parts)
+        return root
+
+    def per_neuron(expr: ast.Expr) -> str:
+        text = printer(expression(expr))
+        return text if _reads(expr, dynamic) else f"rt.ops.full({text}, x)"
+
     eq = pop.equations
-    lines = [f"{local[a.target]} = {printer(a.value)}" for a in eq.charge]
-    lines.append(f"spike = {_fire(eq, pop.surrogate, printer)}")
+    for a in eq.charge:
+        lines.append(f"{local[a.target]} = {per_neuron(a.value)}")
+    lines.append(f"spike = {_fire(eq, pop.surrogate, printer, expression, per_neuron)}")
     if eq.reset:
         lines.append("fired = spike.detach()" if pop.detach_reset else "fired = spike")
-        lines += [_reset_line(local[a.target], a, printer) for a in eq.reset]
-    states = [local[s.name] for s in pop.model.states]
+        for a in eq.reset:
+            assign = ast.Assign(a.target, expression(a.value), pos=a.pos)
+            lines.append(_reset_line(local[a.target], assign, printer))
+    names = [local[s] for s in states]
     learnable = [local[name] for name in pop.learnable]
-    return {"name": f"step_{pop.name}", "args": ["x", *states, *learnable], "lines": lines,
-            "returns": f"spike, ({', '.join(states)}{',' if len(states) == 1 else ''})",
+    return {"name": f"step_{pop.name}", "args": ["x", *names, *learnable], "lines": lines,
+            "returns": f"spike, ({', '.join(names)}{',' if len(names) == 1 else ''})",
             "doc": f"{pop.model.name} population '{pop.name}': one step."}
 
 
 def local_names(names: list[str]) -> dict[str, str]:
-    """Distinct Python names for a step function's variables: `lambda` and `lambda_` must
-    not both become `lambda_`."""
+    """Distinct Python names for a step function's variables: a name the function uses
+    itself, a keyword or a temporary's gets a trailing `_`, and `lambda` and `lambda_`
+    must not both become `lambda_`."""
     taken: set[str] = set()
     local = {}
     for name in names:
-        candidate = py_name(name)
-        while candidate in taken or (candidate != name and candidate in names):
+        if not name.isidentifier():
+            raise ValueError(f"not an identifier: {name!r}")  # the grammar makes this impossible
+        candidate = name
+        while (keyword.iskeyword(candidate) or candidate in _OWN_NAMES
+               or _TEMPORARY.fullmatch(candidate) or candidate in taken
+               or (candidate != name and candidate in names)):
             candidate += "_"
         taken.add(candidate)
         local[name] = candidate
     return local
+
+
+def _fresh():
+    counter = itertools.count()
+    return lambda: f"_e{next(counter)}"
+
+
+def _reads(expr: ast.Expr, names: set[str]) -> bool:
+    return any(isinstance(node, ast.Name) and node.id in names
+               for node in ast.subexpressions(expr))
 
 
 def reset_form(assign: ast.Assign) -> tuple[str, ast.Expr | None]:
@@ -70,9 +118,11 @@ def _reset_line(target: str, assign: ast.Assign, printer: TorchPrinter) -> str:
     return reset_line(target, assign, printer, TORCH_RESET)
 
 
-def _fire(eq, surrogate: Spec, printer: TorchPrinter) -> str:
+def _fire(eq, surrogate: Spec, printer: TorchPrinter, expression, per_neuron) -> str:
+    """The spike: Heaviside of the fire argument with the surrogate's gradient, or, for a
+    condition that is no comparison, where it is non-zero, without a gradient."""
     difference = eq.fire_difference()
     if difference is None:
-        return f"rt.truth({printer(eq.fire)}).detach()"  # no surrogate for other conditions
+        return f"rt.ops.fired({printer(expression(eq.fire))}, x)"
     params = ", ".join(literal(float(v)) for v in surrogate.params.values())
-    return f"rt.spike({printer(difference)}, {surrogate.kind!r}, {params})"
+    return f"rt.spike({per_neuron(difference)}, {surrogate.kind!r}, {params})"

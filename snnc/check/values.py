@@ -49,7 +49,9 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., float]]] = {
     "log": (1, math.log),
     "sqrt": (1, math.sqrt),
     "tanh": (1, math.tanh),
-    "sigmoid": (1, lambda v: 1.0 / (1.0 + math.exp(-v))),
+    # the form that cannot overflow on either side (sigmoid(-1000) is 0, as in PyTorch)
+    "sigmoid": (1, lambda v: 1.0 / (1.0 + math.exp(-v)) if v >= 0
+                else math.exp(v) / (1.0 + math.exp(v))),
     "abs": (1, abs),
     "min": (2, min),
     "max": (2, max),

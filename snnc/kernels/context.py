@@ -1,17 +1,29 @@
 """What the fused kernels of every target share: a population's step as C expressions and
-sympy's derivatives of it, the context that each target's template renders (cpu.c.j2,
-cuda.cu.j2). A target is a renderer over this context, not a fork of it."""
+its reverse from the step's tape (kernels.tape), the context that each target's template
+renders (cpu.c.j2, cuda.cu.j2). A target is a renderer over this context, not a fork of it.
+
+Nothing the user named reaches the C source as an identifier: the model's states are
+s0, s1, ..., its learnable parameters p0, p1, ... (their names only in a comment), so no
+name can collide with C's keywords, the math library's names or the template's own
+(`real`, `exp`, `BLOCK`, `spike`, ...), and two populations whose folded equations,
+surrogate, refractory period and feedback group are the same get byte-identical sources
+(kernel_key): the runtime builds one library for all of them.
+"""
 from __future__ import annotations
 
-import sympy as sp
-from sympy.printing.c import C99CodePrinter
+import itertools
+import re
+from collections.abc import Callable
+from functools import lru_cache
 
 from snnc import __version__
-from snnc.backends.steps import local_names, reset_line
-from snnc.ir.nodes import Population
+from snnc.backends.steps import reset_line
+from snnc.frontend import ast
+from snnc.ir.nodes import Equations, Population
 from snnc.kernels.abi import KERNEL_ABI
-from snnc.kernels.symbolic import StepMath, step_math
-from snnc.printers import CPrinter
+from snnc.kernels.tape import StepTape, step_tape, value_of
+from snnc.limits import MAX_TAPE_ENTRIES
+from snnc.printers import CPrinter, split_deep
 
 _SURROGATES = {
     "sigmoid": "const real s = (real)1 / ((real)1 + exp(-(real){alpha!r} * h)); "
@@ -29,40 +41,13 @@ C_RESET = {"zero": "{t} = {t} * ((real)1.0 - spike);", "subtract": "{t} = {t} - 
            "blend": "{t} = {t} * ((real)1.0 - spike) + {v} * spike;"}
 
 
-class _RealPrinter(C99CodePrinter):
-    """sympy's C99 printer with every constant cast to `real`: a double literal would turn
-    float kernels into double arithmetic (half the vector width, plus conversions). Symbols
-    in `rename` (the learnable parameters) print as the kernels' variables."""
-
-    def __init__(self, rename: dict[str, str]):
-        super().__init__()
-        self._rename = rename
-
-    def __call__(self, expr: sp.Expr) -> str:
-        return self.doprint(sp.sympify(expr)) if expr != 0 else "(real)0"
-
-    def _print_Symbol(self, expr: sp.Symbol) -> str:
-        return self._rename.get(expr.name) or super()._print_Symbol(expr)
-
-    def _print_Float(self, expr: sp.Float) -> str:
-        return f"(real){super()._print_Float(expr)}"
-
-    def _print_Rational(self, expr: sp.Rational) -> str:
-        return f"((real){expr.p} / (real){expr.q})"
-
-    # Derivatives of min/max/clamp are piecewise with true/false pieces: C's 1 and 0.
-    def _print_BooleanTrue(self, expr) -> str:
-        return "1"
-
-    def _print_BooleanFalse(self, expr) -> str:
-        return "0"
-
-
 def supports(pop: Population) -> bool:
-    """Fused kernels cover charge/fire/reset models whose fire is a comparison."""
-    fire = pop.equations.fire if pop.equations else None
-    return (pop.equations is not None and pop.equations.kernel is None
-            and getattr(fire, "op", None) in (">=", ">", "<=", "<"))
+    """Fused kernels cover charge/fire/reset models whose fire is a comparison, up to a
+    size (MAX_TAPE_ENTRIES)."""
+    eq = pop.equations
+    return (eq is not None and eq.kernel is None
+            and getattr(eq.fire, "op", None) in (">=", ">", "<=", "<")
+            and len(_tape(pop).tape.entries) <= MAX_TAPE_ENTRIES)
 
 
 def supports_cuda(pop: Population) -> bool:
@@ -70,58 +55,145 @@ def supports_cuda(pop: Population) -> bool:
     return supports(pop) and not pop.feedback_group
 
 
+def kernel_key(pop: Population) -> tuple:
+    """Everything a population's kernel sources depend on, and nothing else: equal keys,
+    identical sources. (The population's size matters only with ILC feedback, whose
+    groups the kernels index within a sample.)"""
+    states = tuple(s.name for s in pop.model.states)
+    surrogate = (pop.surrogate.kind, tuple(sorted(pop.surrogate.params.items())))
+    group = pop.feedback_group or 0
+    return (pop.model.name, pop.equations, states, tuple(pop.learnable), surrogate,
+            pop.refractory, group, pop.size if group else 0)
+
+
 def step_context(pop: Population) -> dict:
     """The target-independent part of the template context of the population's kernels:
-    names, slots, sympy's derivatives (the costly part, so computed once for all targets);
-    `real` is a macro (REAL=float or double) chosen when the kernels are compiled."""
-    math_ = step_math(pop)
-    local = local_names([*math_.states, *math_.learnable])
-    c_names = {name: ("s_" if name in math_.states else "p_") + local[name] for name in local}
-    states = [{"c": c_names[k], "key": k} for k in math_.states]
-    # the rows of the state array: the model's states, the ILC feedback into the next
-    # step's input, the refractory countdown
-    slots = ([s["c"] for s in states] + (["carried"] if pop.feedback_group else [])
-             + (["count"] if pop.refractory else []))
-    group = pop.feedback_group or 0
-    return dict(
-        version=__version__, abi=KERNEL_ABI, population=pop.name, model=pop.model.name,
-        surrogate=_SURROGATES[pop.surrogate.kind].format(**pop.surrogate.params),
-        c_names=c_names, states=states,
-        params=[{"c": c_names[p], "key": p} for p in math_.learnable],
-        slots=slots, refractory=pop.refractory, spike_has_gradient=math_.spike_has_gradient(),
-        # ILC: groups of `group` neighbouring neurons, which blocks of neurons never split
-        group=group, size=pop.size, block=group * max(1, 256 // group) if group else 256,
-        **_derivatives(math_, _RealPrinter({f"param_{p}": c_names[p] for p in math_.learnable})))
+    names, slots, the step's tape and its reverse (computed once for all targets and for
+    all populations with the same kernel_key); `real` is a macro (REAL=float or double)
+    chosen when the kernels are compiled."""
+    return dict(_context(kernel_key(pop)))  # a copy: the cached one stays as computed
 
 
 def printed_step(pop: Population, context: dict, printer_type: type[CPrinter]) -> dict:
-    """The step's own expressions (charge, fire, reset) in C, printed by `printer_type` the
-    way the target's PyTorch evaluates them (see CudaPrinter)."""
-    c_names = context["c_names"]
+    """The step's own expressions (charge, fire, reset) and its reverse in C, printed by
+    `printer_type` the way the target's PyTorch evaluates them (see CudaPrinter)."""
+    return dict(_printed(kernel_key(pop), printer_type))
+
+
+# ------------------------------------------------------------------ computed once per key
+@lru_cache(maxsize=256)
+def _context(key: tuple) -> dict:
+    model, eq, states, learnable, (kind, surrogate), refractory, group, size = key
+    step = _step_tape(eq, states, learnable)
+    c_names = _c_names(states, learnable)
+    spike_reached, any_reached = step.reaches()
+    # the rows of the state array: the model's states, the ILC feedback into the next
+    # step's input, the refractory countdown
+    slots = ([c_names[s] for s in states] + (["carried"] if group else [])
+             + (["count"] if refractory else []))
+    return dict(
+        version=__version__, abi=KERNEL_ABI, model=_commentable(model),
+        # floats, so `{alpha} / 2` never reads as C's integer division
+        surrogate=_SURROGATES[kind].format(**{k: float(v) for k, v in surrogate}),
+        names=[f"{c_names[n]}: {_commentable(n)}" for n in (*states, *learnable)],
+        states=[{"c": c_names[s]} for s in states], params=[{"c": c_names[p]} for p in learnable],
+        slots=slots, refractory=refractory,
+        spike_has_gradient=spike_reached, has_gradient=any_reached,
+        # ILC: groups of `group` neighbouring neurons, which blocks of neurons never split
+        group=group, size=size, block=group * max(1, 256 // group) if group else 256)
+
+
+@lru_cache(maxsize=256)
+def _printed(key: tuple, printer_type: type[CPrinter]) -> dict:
+    _, eq, states, learnable, *_ = key
+    c_names = _c_names(states, learnable)
     printer = printer_type(lambda name: c_names.get(name, name))
-    eq = pop.equations
-    return dict(charge=[f"{c_names[a.target]} = {printer(a.value)};" for a in eq.charge],
-                fire=printer(eq.fire_difference()),
-                reset=[reset_line(c_names[a.target], a, printer, C_RESET) for a in eq.reset])
+    fresh = _fresh("e")  # the forward's temporaries, where an expression nests deeply
+    charge = []
+    for a in eq.charge:
+        charge += _split(a.value, fresh, printer, lambda root, t=c_names[a.target]:
+                         f"{t} = {printer(root)};")
+    fire = _split(eq.fire_difference(), fresh, printer, lambda root: f"h = {printer(root)};")
+    reset = []
+    for a in eq.reset:
+        reset += _split(a.value, fresh, printer, lambda root, a=a: reset_line(
+            c_names[a.target], ast.Assign(a.target, root), printer, C_RESET))
+    return dict(charge=charge, fire=fire, reset=reset,
+                **_reverse(_step_tape(eq, states, learnable), states, learnable,
+                           printer_type(lambda name: name)))
 
 
-def _derivatives(math_: StepMath, c: _RealPrinter) -> dict:
-    """The reverse step's gradients in C, over the names the template declares: g_<state>
-    (reaching the state after the step), gc_<state> (reaching the charged state), fire_g
-    (reaching the surrogate's argument), prev_/charged_<state>, x and the parameters."""
-    g = {k: sp.Symbol(f"g_{k}") for k in math_.states}
-    gc = {k: sp.Symbol(f"gc_{k}") for k in math_.states}
-    fire_g = sp.Symbol("fire_g")
-    reset_jac, charge_jac, fire_grad = (math_.reset_jacobian(), math_.charge_jacobian(),
-                                        math_.fire_gradient())
-    return {
-        "g_charged": {k: c(sum(g[r] * reset_jac[(r, k)] for r in math_.states)
-                           + fire_g * fire_grad.get(k, 0)) for k in math_.states},
-        "g_prev": {k: c(sum(gc[j] * charge_jac[(j, f"prev_{k}")] for j in math_.states))
-                   for k in math_.states},
-        "g_param": {p: c(fire_g * fire_grad.get(f"param_{p}", 0)
-                         + sum(gc[j] * charge_jac[(j, f"param_{p}")] for j in math_.states))
-                    for p in math_.learnable},
-        "g_spike": c(sum(g[r] * reset_jac[(r, "spike")] for r in math_.states)),
-        "g_x": c(sum(gc[j] * charge_jac[(j, "x")] for j in math_.states)),
-    }
+def _split(expr: ast.Expr, fresh: Callable[[], str], printer: CPrinter,
+           last: Callable[[ast.Expr], str]) -> list[str]:
+    """C statements computing `expr`: its deep parts as temporaries, then `last(root)`."""
+    parts, root = split_deep(expr, fresh)
+    return [f"const real {name} = {printer(part)};" for name, part in parts] + [last(root)]
+
+
+def _reverse(step: StepTape, states, learnable, printer: CPrinter) -> dict:
+    """One step in reverse, as statements over what the template declares (step.h.j2's
+    reverse_step): x, prev_<s> (the state before the step), the parameters, g_<s> (the
+    gradient reaching the state after it), grad_spike (reaching the spike) and reset_on.
+    They recompute the step's values (t0, t1, ...), then the adjoints (d_...); what
+    remains, the gradients reaching x, the states before the step and the parameters,
+    are expressions (g_x, g_prev, g_param)."""
+    tape = step.tape
+    seeds: dict[str, list[ast.Expr]] = {}
+    outputs = [(step.after[s], f"g_{_state(i)}") for i, s in enumerate(states)]
+    outputs.append((step.spike, "grad_spike"))
+    for value, gradient in outputs:
+        if isinstance(value, ast.Name):
+            seeds.setdefault(value.id, []).append(ast.Name(gradient))
+    sources = step.gradient_sources()
+    # The spike's gradient is there at every step; a state's may be none at all (on the
+    # last step without a loss on the final state, or where no later step reads it),
+    # which autograd skips and a product by 0 would not: what only the states' gradients
+    # reach passes nothing on while they are 0 (Tape.reverse's `weak`).
+    live = tape.live(sources)
+    weak = live - tape.needed({step.spike.id})
+    statements, results = tape.reverse(seeds, sorted(sources), live, weak)
+    lines = [f"const real {name} = {printer(value_of(expr))};" for name, expr in tape.entries]
+    lines += [f"{target} += {printer(expr)};" if accumulate
+              else f"real {target} = {printer(expr)};" for target, expr, accumulate in statements]
+    return dict(backward=lines, g_x=printer(results["x"]),
+                g_prev={_state(i): printer(results[f"prev_{_state(i)}"])
+                        for i in range(len(states))},
+                g_param={_param(j): printer(results[_param(j)]) for j in range(len(learnable))})
+
+
+@lru_cache(maxsize=256)
+def _step_tape(eq: Equations, states: tuple[str, ...], learnable: tuple[str, ...]) -> StepTape:
+    """The step on its tape, its inputs named as reverse_step declares them."""
+    names = {"x": "x", **{s: f"prev_{_state(i)}" for i, s in enumerate(states)},
+             **{p: _param(j) for j, p in enumerate(learnable)}}
+    return step_tape(eq, states, learnable, names)
+
+
+def _tape(pop: Population) -> StepTape:
+    return _step_tape(pop.equations, tuple(s.name for s in pop.model.states),
+                      tuple(pop.learnable))
+
+
+def _state(i: int) -> str:
+    return f"s{i}"
+
+
+def _param(j: int) -> str:
+    return f"p{j}"
+
+
+def _c_names(states, learnable) -> dict[str, str]:
+    """The model's names as the kernels' variables; `x` is the input in both."""
+    return {"x": "x", **{s: _state(i) for i, s in enumerate(states)},
+            **{p: _param(j) for j, p in enumerate(learnable)}}
+
+
+def _fresh(prefix: str) -> Callable[[], str]:
+    counter = itertools.count()
+    return lambda: f"{prefix}{next(counter)}"
+
+
+def _commentable(name: str) -> str:
+    """A name as a C comment may show it: identifier characters only (a model's names
+    are identifiers; this keeps any other from ending the comment or the line)."""
+    return re.sub(r"[^A-Za-z0-9_]", "?", name)

@@ -4,16 +4,22 @@
 `v - (v - v_rest) / tau` into `v - v / tau`, so each parameter set compiles to
 its own specialised step function. Learnable parameters, states, `x` and `t`
 stay symbolic.
+
+A constant part must have a value: `exp(1000)`, `log(-1)`, `(-8) ** (1/3)`, `1 / 0`
+and a division by a part that folds to zero (`x / (a - a)`) are errors at their
+position, as they are in build-time expressions (check.values), and a constant beyond
+±MAX_MAGNITUDE is refused like a literal would be. So no folded equation holds an
+infinity or a NaN, and every constant in generated code is a finite number.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import networkx as nx
 
 from snnc.check.neurons import fire_parts
-from snnc.check.values import BINARY, FUNCTIONS, Value, quantity_value
+from snnc.check.values import BINARY, FUNCTIONS, Value, bounded, quantity_value
+from snnc.errors import SnnError
 from snnc.frontend import ast
 from snnc.ir.nodes import Equations, Population
 
@@ -62,13 +68,21 @@ def fold(expr: ast.Expr, env: dict[str, Value], dt_ms: float) -> ast.Expr:
     if isinstance(expr, ast.Name):
         return _literal(env[expr.id], expr.pos) if expr.id in env else expr
     if isinstance(expr, ast.Quantity):
-        return ast.Number(quantity_value(expr, dt_ms), pos=expr.pos)
+        return ast.Number(bounded(quantity_value(expr, dt_ms), expr.pos), pos=expr.pos)
     if isinstance(expr, ast.Unary):
         return _unary(expr.op, fold(expr.operand, env, dt_ms), expr.pos)
     if isinstance(expr, ast.Binary):
         return _binary(expr.op, fold(expr.left, env, dt_ms), fold(expr.right, env, dt_ms),
                        expr.pos)
     if isinstance(expr, ast.Call):
+        if expr.func == "if":
+            # a known condition chooses a branch, and only that one is folded (as
+            # check.values evaluates only the chosen branch)
+            condition = fold(expr.args[0], env, dt_ms)
+            if isinstance(condition, Literal):
+                return fold(expr.args[1 if _value(condition) else 2], env, dt_ms)
+            return ast.Call("if", (condition, *(fold(a, env, dt_ms) for a in expr.args[1:])),
+                            pos=expr.pos)
         return _call(expr.func, [fold(a, env, dt_ms) for a in expr.args], expr.pos)
     return expr
 
@@ -76,7 +90,7 @@ def fold(expr: ast.Expr, env: dict[str, Value], dt_ms: float) -> ast.Expr:
 def _literal(value: Value, pos) -> ast.Expr:
     if isinstance(value, bool):
         return ast.Bool(value, pos=pos)
-    return ast.Number(value, pos=pos)
+    return ast.Number(bounded(value, pos), pos=pos)
 
 
 def _value(expr: ast.Expr) -> float | bool:
@@ -96,13 +110,10 @@ def _is(expr: ast.Expr, number: float) -> bool:
 
 def _binary(op: str, left: ast.Expr, right: ast.Expr, pos) -> ast.Expr:
     if isinstance(left, Literal) and isinstance(right, Literal):
-        try:
-            result = BINARY[op](_value(left), _value(right))
-        except (ZeroDivisionError, OverflowError, ValueError):
-            result = None  # left as written: at run time it is inf or nan, as in PyTorch
-        if isinstance(result, bool) or (isinstance(result, (int, float))
-                                        and math.isfinite(result)):
-            return _literal(result, pos)
+        return _literal(_constant_binary(op, left, right, pos), pos)
+    if op == "/" and isinstance(right, Literal) and _value(right) == 0:
+        raise SnnError("division by zero", right.pos,
+                       "this divisor is zero for every neuron and step")
     # Identities that hold for every finite value of the other side.
     if (op == "+" and _is(left, 0)) or (op == "*" and _is(left, 1)):
         return right
@@ -119,15 +130,34 @@ def _binary(op: str, left: ast.Expr, right: ast.Expr, pos) -> ast.Expr:
     return ast.Binary(op, left, right, pos=pos)
 
 
+def _constant_binary(op: str, left: ast.Expr, right: ast.Expr, pos) -> Value:
+    """The value of an operator between two constants, or an SnnError where it has none
+    (the messages are check.values' for the same mistakes in build-time expressions)."""
+    try:
+        result = BINARY[op](_value(left), _value(right))
+    except ZeroDivisionError:
+        if op == "**":
+            raise SnnError("zero to a negative power is undefined", pos) from None
+        raise SnnError("division by zero", right.pos) from None
+    except (OverflowError, ValueError):
+        raise SnnError("this value is out of range", pos) from None
+    if isinstance(result, complex):
+        raise SnnError("this value is not a real number", pos,
+                       "a negative number to a fractional power has no real value")
+    return result
+
+
 def _call(func: str, args: list[ast.Expr], pos) -> ast.Expr:
-    if func == "if" and isinstance(args[0], Literal):
-        return args[1] if _value(args[0]) else args[2]
     if func in FUNCTIONS and all(isinstance(a, Literal) for a in args):
+        values = [_value(a) for a in args]
         try:
-            result = FUNCTIONS[func][1](*(_value(a) for a in args))
+            result = FUNCTIONS[func][1](*values)
         except (ValueError, OverflowError, ZeroDivisionError):
-            return ast.Call(func, tuple(args), pos=pos)
-        if isinstance(result, bool) or (isinstance(result, (int, float))
-                                        and math.isfinite(result)):
-            return _literal(result, pos)
+            raise SnnError(f"{func}() is undefined for {', '.join(map(_show, values))}",
+                           pos) from None
+        return _literal(result, pos)
     return ast.Call(func, tuple(args), pos=pos)
+
+
+def _show(value: float | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}"

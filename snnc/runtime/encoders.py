@@ -45,7 +45,9 @@ class Latency(nn.Module):
         else:  # log: t = (t_max - 1) - ln(alpha * value + 1), alpha so that t(1) = 0
             alpha = math.exp(self.t_max - 1) - 1
             t = (self.t_max - 1) - torch.log(alpha * value + 1)
-        t = t.round().long()
+        # past the run, a step never comes; clamped first, as a float past int64 (t_max up
+        # to 1e30) has no defined conversion
+        t = t.clamp(0, steps).round().long()
         step = torch.arange(steps, device=x.device).view(-1, *([1] * value.dim()))
         return (step == t.unsqueeze(0)).to(x.dtype)
 

@@ -44,7 +44,11 @@ def _sparse(i: Shape, o: Shape, p: float, w=None, out=None) -> nn.Module:
 def _conv(dims: int):
     def build(i: Shape, o: Shape, k: int, stride: int, pad: int, bias: bool, w=None,
               out=None) -> nn.Module:
-        conv = (nn.Conv1d if dims == 1 else nn.Conv2d)(i[0], o[0], k, stride, pad, bias=bias)
+        # A stride past an axis's only window changes nothing, but a huge one overflows
+        # PyTorch's index arithmetic (SIGFPE in the backward at 2**31 - 1): the largest
+        # that matters on an axis is its padded size less the kernel, plus one.
+        strides = tuple(min(stride, size + 2 * pad - k + 1) for size in i[1:])
+        conv = (nn.Conv1d if dims == 1 else nn.Conv2d)(i[0], o[0], k, strides, pad, bias=bias)
         init_weight(conv.weight, w)
         return conv
     return build

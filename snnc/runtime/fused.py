@@ -104,8 +104,11 @@ def load(source: str, real: str) -> ctypes.CDLL | None:
 
 
 def _read_constants(lib: ctypes.CDLL) -> None:
-    """What the kernels say of themselves, read once when they are loaded."""
+    """What the kernels say of themselves, read once when they are loaded: whether a
+    gradient can reach the spikes, and whether it can reach any output (the final states
+    too), as the reference step's outputs require grad or not."""
     lib.spike_has_gradient = bool(ctypes.c_int.in_dll(lib, "snnc_spike_has_gradient").value)
+    lib.has_gradient = bool(ctypes.c_int.in_dll(lib, "snnc_has_gradient").value)
 
 
 def _current(source: str) -> bool:
@@ -237,6 +240,8 @@ class FusedNeuron(torch.autograd.Function):
         ctx.lib, ctx.detach_reset, ctx.group = lib, detach_reset, group
         ctx.save_for_backward(x, state0, params, feedback)
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not zeros
+        if not lib.spike_has_gradient:
+            ctx.mark_non_differentiable(spikes)  # only the final states carry a gradient
         return spikes, state
 
     @staticmethod
@@ -296,7 +301,7 @@ def run(source: str, detach_reset: bool, x_seq: torch.Tensor, states: list[torch
         return None
     fed = (torch.cat([feedback.weight.reshape(-1), feedback.bias]).to(x_seq.dtype)
            if feedback is not None else x_seq.new_zeros(0))
-    if not lib.spike_has_gradient:
+    if not lib.has_gradient:
         x_seq, params, fed = x_seq.detach(), [p.detach() for p in params], fed.detach()
     steps = x_seq.shape[0]
     flat = x_seq.reshape(steps, -1).contiguous()

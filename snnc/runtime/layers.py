@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from snnc.runtime.init import fill
 
@@ -79,16 +80,55 @@ class OneToOne(nn.Module):
 
 
 class SparseLinear(nn.Linear):
-    """A linear map whose synapses each exist with probability p; the mask is fixed."""
+    """A linear map whose synapses each exist with probability p; the mask is fixed.
+
+    It keeps weight ⊙ mask, made again when the weight or the mask has changed (in place,
+    as optimisers and load_state_dict change them, or replaced) and at every reset():
+    made at every call, a run step by step (a recurrent network) would make a dense
+    product per step, which glibc's allocator hardly gives back (2 GB for 300 steps of
+    a 2000×2000 mask)."""
 
     def __init__(self, in_features: int, out_features: int, p: float, bias: bool = False):
         super().__init__(in_features, out_features, bias=bias)
         self.register_buffer("mask", (torch.rand(out_features, in_features) < p).float())
         with torch.no_grad():
             self.weight.mul_(self.mask)
+        self.reset()
+
+    def reset(self) -> None:
+        self.masked: tuple[tuple[int, ...], torch.Tensor] | None = None
+
+    def masked_weight(self) -> torch.Tensor:
+        """weight ⊙ mask, outside autograd (_MaskedLinear masks the gradient)."""
+        key = (self.weight._version, self.weight.data_ptr(), self.mask._version,
+               self.mask.data_ptr())
+        if self.masked is None or self.masked[0] != key:
+            with torch.no_grad():
+                self.masked = (key, self.weight * self.mask)
+        return self.masked[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(x, self.weight * self.mask, self.bias)
+        out = _MaskedLinear.apply(x, self.weight, self.mask, self.masked_weight())
+        return out + self.bias if self.bias is not None else out
+
+
+class _MaskedLinear(torch.autograd.Function):
+    """x (weight ⊙ mask)ᵀ from the product `masked`, with the gradient to the weight masked;
+    saves x but no product of its own (one per step in a run step by step)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, mask, masked):
+        ctx.save_for_backward(x, mask, masked)
+        return nn.functional.linear(x, masked)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, mask, masked = ctx.saved_tensors
+        grad_x = grad @ masked if ctx.needs_input_grad[0] else None
+        grad_weight = (_Linear.weight_grad(grad, x) * mask if ctx.needs_input_grad[1]
+                       else None)
+        return grad_x, grad_weight, None, None
 
 
 class ChannelMaxPool(nn.Module):
@@ -140,9 +180,16 @@ class DCT(nn.Module):
 
 class SynapseDelays(StepAware):
     """A dense, sparse or one-to-one op whose synapses each have their own delay, drawn
-    once from [low, high] (`delay uniform(a, b)`). The inputs of the last `high` steps
-    are kept until reset(), so the op gives the same currents whether a run comes in one
-    call of T steps (layer mode) or T calls of one step (step mode)."""
+    once from [low, high] (`delay uniform(a, b)`; the buffer `delays` holds them).
+
+    The part every synapse shares, `low`, delays the whole connection (Connection adds it
+    to its own delay), so step mode reads a recurrent source only from steps it has sent;
+    this op delays each synapse by the rest, d = delay - low. It keeps the inputs of the
+    last high - low steps until reset(), which is all that can still arrive, so a run gives
+    the same currents in one call of T steps (layer mode) or T calls of one step (step
+    mode). A call runs the op once per delay that delivers something in it (d below the
+    steps it sees, history included), over the steps it delivers to: at most
+    min(distinct delays, T) ops, however wide the range."""
 
     def __init__(self, inner: nn.Module, low: int, high: int):
         super().__init__()
@@ -152,30 +199,137 @@ class SynapseDelays(StepAware):
         self.reset()
 
     def reset(self) -> None:
-        self.history = None
+        self.history: list[torch.Tensor] = []  # [n, B, *in] blocks of steps, oldest first
 
     @property
     def weight(self) -> torch.Tensor:
         return self.inner.weight
 
-    def _apply(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.inner, OneToOne):
-            return x * weight
-        if isinstance(self.inner, SparseLinear):
-            weight = weight * self.inner.mask
-        return nn.functional.linear(x, weight)
-
     def forward(self, x: torch.Tensor, steps: int) -> torch.Tensor:
-        per_step = x.view(steps, -1, *x.shape[1:])
-        full = per_step if self.history is None else torch.cat([self.history, per_step])
-        out = 0
-        for d in torch.unique(self.delays).tolist():
-            current = self._apply(full, self.weight * (self.delays == d))
-            out = out + delay_sequence(current, d)[-steps:]
-        self.history = full[-self.high:] if self.high else None
+        blocks = [*self.history, x.view(steps, -1, *x.shape[1:])]
+        timeline = _Timeline(self.delays, self.low, [len(b) for b in blocks], steps)
+        kind = _Elementwise if isinstance(self.inner, OneToOne) else _Linear
+        out = _DelayedOp.apply(timeline, kind, self.weight, getattr(self.inner, "mask", None),
+                               *blocks)
+        self.history = _last_steps(blocks, self.high - self.low)
         bias = getattr(self.inner, "bias", None)
         out = out + bias if bias is not None else out
-        return out.reshape(steps * per_step.shape[1], *out.shape[2:])
+        return out.reshape(steps * out.shape[1], *out.shape[2:])
+
+
+class _Timeline:
+    """Which delays deliver something in one call of SynapseDelays, and from which steps.
+    The call reads `sizes` steps in blocks (the history kept, then its own `steps`)."""
+
+    def __init__(self, delays: torch.Tensor, low: int, sizes: list[int], steps: int):
+        self.delays, self.low, self.sizes, self.steps = delays, low, sizes, steps
+        self.history = sum(sizes) - steps
+
+    def groups(self):
+        """(the synapses of one delay, the first step it delivers to, its pieces) for each
+        delay that reaches this call: pieces are (block, start, stop, at), the rows
+        start:stop of a block delivered to steps first + at onwards."""
+        present = torch.bincount(self.delays.flatten())[self.low:self.low + sum(self.sizes)]
+        for d in present.nonzero().flatten().tolist():
+            first = max(0, d - self.history)
+            source = self.history + first - d  # the step delivered to `first` was sent here
+            yield self.delays == self.low + d, first, self._pieces(source, self.steps - first)
+
+    def _pieces(self, start: int, count: int) -> list[tuple[int, int, int, int]]:
+        pieces, offset = [], 0
+        for block, size in enumerate(self.sizes):
+            lo, hi = max(start, offset), min(start + count, offset + size)
+            if lo < hi:
+                pieces.append((block, lo - offset, hi - offset, lo - start))
+            offset += size
+        return pieces
+
+
+class _Linear:
+    """How a dense or sparse op maps [n, B, ..., in] to [n, B, ..., out] with weight [out, in]."""
+
+    @staticmethod
+    def out_shape(x: torch.Tensor, weight: torch.Tensor) -> tuple[int, ...]:
+        return (*x.shape[:-1], weight.shape[0])
+
+    apply = staticmethod(nn.functional.linear)
+
+    @staticmethod
+    def transpose(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return grad @ weight
+
+    @staticmethod
+    def weight_grad(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return grad.reshape(-1, grad.shape[-1]).t() @ x.reshape(-1, x.shape[-1])
+
+
+class _Elementwise:
+    """How a one-to-one op maps [n, B, *shape] with one weight per element."""
+
+    @staticmethod
+    def out_shape(x: torch.Tensor, weight: torch.Tensor) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+    apply = transpose = staticmethod(torch.mul)
+
+    @staticmethod
+    def weight_grad(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return (grad * x).sum((0, 1))
+
+
+class _DelayedOp(torch.autograd.Function):
+    """The currents of SynapseDelays: step t gets Σ_d op(x[t - d], weight ⊙ [delay = d]).
+    Saves only its inputs, not the masked weight of each delay (a run step by step would
+    keep one per delay and step): the backward masks the weight again."""
+
+    @staticmethod
+    def forward(ctx, timeline: _Timeline, kind, weight, mask, *blocks):
+        ctx.timeline, ctx.kind = timeline, kind
+        ctx.save_for_backward(weight, mask, *blocks)
+        out = weight.new_zeros(timeline.steps, *kind.out_shape(blocks[-1], weight)[1:])
+        for synapses, first, pieces in timeline.groups():
+            masked = _masked(weight, synapses, mask)
+            for block, start, stop, at in pieces:
+                rows = slice(first + at, first + at + stop - start)
+                out[rows] += kind.apply(blocks[block][start:stop], masked)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        weight, mask, *blocks = ctx.saved_tensors
+        need_weight, need_blocks = ctx.needs_input_grad[2], ctx.needs_input_grad[4:]
+        grad_weight = torch.zeros_like(weight) if need_weight else None
+        grad_blocks = [None] * len(blocks)
+        for synapses, first, pieces in ctx.timeline.groups():
+            masked = _masked(weight, synapses, mask)
+            for block, start, stop, at in pieces:
+                g = grad[first + at:first + at + stop - start]
+                if need_blocks[block]:
+                    if grad_blocks[block] is None:
+                        grad_blocks[block] = torch.zeros_like(blocks[block])
+                    grad_blocks[block][start:stop] += ctx.kind.transpose(g, masked)
+                if need_weight:
+                    grad_weight += _masked(ctx.kind.weight_grad(g, blocks[block][start:stop]),
+                                           synapses, mask)
+        return None, None, grad_weight, None, *grad_blocks
+
+
+def _masked(weight: torch.Tensor, synapses: torch.Tensor, mask: torch.Tensor | None):
+    """The weights of `synapses` (and of a sparse op's mask), zeros elsewhere."""
+    kept = torch.where(synapses, weight, 0.0)  # a third cheaper than weight * synapses
+    return kept if mask is None else kept * mask
+
+
+def _last_steps(blocks: list[torch.Tensor], count: int) -> list[torch.Tensor]:
+    """The blocks that hold the last `count` steps, the oldest one cut, oldest first."""
+    kept: list[torch.Tensor] = []
+    for block in reversed(blocks):
+        if count <= 0:
+            break
+        kept.insert(0, block[-count:])
+        count -= len(kept[0])
+    return kept
 
 
 class Connection(nn.Module):
@@ -187,7 +341,9 @@ class Connection(nn.Module):
         self.name = name
         self.ops = nn.Sequential(*ops)
         self.out_shape = tuple(out_shape)
-        self.delay = int(delay)
+        # The delay all synapses of a per-synapse op share is the connection's (see
+        # SynapseDelays): delivered at t is what the source sent at t - delay or before.
+        self.delay = int(delay) + sum(op.low for op in ops if isinstance(op, SynapseDelays))
         self.synapse = synapse
 
     @property

@@ -1,0 +1,353 @@
+"""A neuron's step as a tape of single operations, and the tape run in reverse.
+
+The fused kernels' backward needs the derivatives of one step. Substituting each charge
+assignment into the next and differentiating the closed form grows exponentially (14
+lines of `v = v * v + v` make 2^14 terms); here every operation of the folded equations
+is one entry of a tape instead, reading only inputs, earlier entries and numbers, so
+`v = v * v + v` fourteen times is 28 entries. Reverse-mode differentiation then walks
+the tape backwards, adding each entry's local derivatives, times the gradient reaching
+it (its adjoint), to its operands' adjoints: the chain rule, a few statements per entry.
+Size and time are linear in the equations, and no expression nests deeper than one
+operation, however deep the source's.
+
+The local derivatives are PyTorch's (its tools/autograd/derivatives.yaml), so that the
+kernels' gradients are what autograd gives for the reference step (backends.steps), at
+the edges too: min and max split a tie in half, abs has derivative sign (0 at 0), pow
+has PyTorch's special cases at a zero exponent and a zero base, and exp, sqrt, tanh and
+sigmoid read their own result. Comparisons and logical operators are steps (no
+derivative), and `if` passes the gradient to the branch it took, none to its condition.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from snnc.backends.steps import reset_form
+from snnc.frontend import ast
+from snnc.ir.nodes import Equations
+
+# Entries that only the tape makes: the spike, Heaviside(h), whose derivative is the
+# surrogate's, and `fired`, the spike as the reset reads it (detached where
+# detach_reset: its gradient is scaled by `reset_on`, 0 or 1).
+HEAVISIDE, FIRED = "heaviside", "fired"
+SURROGATE_GRAD, RESET_ON = "surrogate_grad", "reset_on"
+
+_ARITHMETIC = frozenset({"+", "-", "*", "/", "**"})
+# The arguments each function passes a gradient to (`if`: not its condition).
+_DIFFERENTIABLE_ARGS = {"if": (1, 2), "min": (0, 1), "max": (0, 1), HEAVISIDE: (0,),
+                        FIRED: (0,), "exp": (0,), "log": (0,), "sqrt": (0,), "tanh": (0,),
+                        "sigmoid": (0,), "abs": (0,)}
+
+
+def _n(value: float) -> ast.Number:
+    return ast.Number(value)
+
+
+@dataclass
+class Tape:
+    """Entries `name = expr`, each expr one operation over ast.Name (an input or an
+    earlier entry) and ast.Number; equal operations share one entry."""
+
+    prefix: str = "t"
+    entries: list[tuple[str, ast.Expr]] = field(default_factory=list)
+    _known: dict[tuple, ast.Name] = field(default_factory=dict)
+
+    def push(self, expr: ast.Expr) -> ast.Name:
+        key = _key(expr)
+        known = self._known.get(key)
+        if known is None:
+            known = ast.Name(f"{self.prefix}{len(self.entries)}")
+            self.entries.append((known.id, expr))
+            self._known[key] = known
+        return known
+
+    def lower(self, expr: ast.Expr, env: Mapping[str, ast.Expr]) -> ast.Expr:
+        """`expr` (folded) as entries; returns what holds its value: an entry, one of the
+        values in `env` (what each name of the model holds), or a number."""
+        if isinstance(expr, ast.Bool):
+            return _n(float(expr.value))
+        if isinstance(expr, ast.Number):
+            return _n(expr.value)
+        if isinstance(expr, ast.Name):
+            return env[expr.id]
+        if isinstance(expr, ast.Unary):
+            operand = self.lower(expr.operand, env)
+            return operand if expr.op == "+" else self.push(ast.Unary(expr.op, operand))
+        if isinstance(expr, ast.Binary):
+            return self.push(ast.Binary(expr.op, self.lower(expr.left, env),
+                                        self.lower(expr.right, env)))
+        args = tuple(self.lower(a, env) for a in expr.args)
+        if expr.func == "clamp":  # as rt.clamp computes it
+            return self.push(ast.Call("min", (self.push(ast.Call("max", args[:2])), args[2])))
+        return self.push(ast.Call(expr.func, args))
+
+    def live(self, sources: Iterable[str]) -> set[str]:
+        """The sources and the entries that a gradient can reach from them."""
+        live = set(sources)
+        for name, expr in self.entries:
+            if any(isinstance(o, ast.Name) and o.id in live for o in _differentiable(expr)):
+                live.add(name)
+        return live
+
+    def needed(self, outputs: Iterable[str]) -> set[str]:
+        """The outputs and every input and entry whose value they depend on
+        differentiably: what autograd visits on its way back from them."""
+        needed = set(outputs)
+        for name, expr in reversed(self.entries):
+            if name in needed:
+                needed.update(o.id for o in _differentiable(expr) if isinstance(o, ast.Name))
+        return needed
+
+    def reverse(self, seeds: Mapping[str, list[ast.Expr]], wrt: Iterable[str],
+                live: set[str], weak: set[str] = frozenset()
+                ) -> tuple[list[tuple[str, ast.Expr, bool]], dict[str, ast.Expr]]:
+        """The adjoints, given those of some values (`seeds`: name -> terms of its
+        adjoint): statements (name, expr, accumulate) in order, `accumulate` meaning
+        `name += expr`, and the adjoint of each of `wrt` (an input of the tape) as an
+        expression, 0 where no gradient reaches it. Only values in `live` get adjoints.
+        Terms are added one statement each, so a value read a thousand times costs a
+        thousand small statements, not one expression nested a thousand deep.
+
+        An entry in `weak` passes nothing on while its adjoint is 0: autograd never
+        visits a value that no gradient reaches, where the tape would multiply that 0 by
+        an infinite derivative and make a NaN (see kernels.context)."""
+        terms: dict[str, list[ast.Expr]] = {k: list(v) for k, v in seeds.items() if k in live}
+        statements: list[tuple[str, ast.Expr, bool]] = []
+
+        def adjoint(name: str) -> ast.Expr | None:
+            pending = terms.pop(name, [])
+            if not pending:
+                return None
+            target = f"d_{name}"
+            statements.append((target, pending[0], False))
+            statements.extend((target, term, True) for term in pending[1:])
+            return ast.Name(target)
+
+        for name, expr in reversed(self.entries):
+            if name not in live:
+                continue
+            d = adjoint(name)
+            if d is None:
+                continue
+            for operand, term in _partials(expr, ast.Name(name), d):
+                if isinstance(operand, ast.Name) and operand.id in live:
+                    terms.setdefault(operand.id, []).append(
+                        _where(d, term, _n(0)) if name in weak else term)
+        return statements, {name: adjoint(name) or _n(0) for name in wrt}
+
+
+def _key(expr: ast.Expr) -> tuple:
+    """What makes two entries the same operation: numbers by their exact float (0.0 and
+    -0.0 are equal in Python, not in what they do)."""
+    def operand(o: ast.Expr) -> tuple:
+        return ("name", o.id) if isinstance(o, ast.Name) else ("number", repr(float(o.value)))
+
+    if isinstance(expr, ast.Unary):
+        return ("unary", expr.op, operand(expr.operand))
+    if isinstance(expr, ast.Binary):
+        return ("binary", expr.op, operand(expr.left), operand(expr.right))
+    return ("call", expr.func, *(operand(a) for a in expr.args))
+
+
+def _differentiable(expr: ast.Expr) -> tuple[ast.Expr, ...]:
+    """The operands of one entry that its value depends on differentiably."""
+    if isinstance(expr, ast.Unary):
+        return (expr.operand,) if expr.op == "-" else ()
+    if isinstance(expr, ast.Binary):
+        return (expr.left, expr.right) if expr.op in _ARITHMETIC else ()
+    if isinstance(expr, ast.Call):
+        return tuple(expr.args[i] for i in _DIFFERENTIABLE_ARGS.get(expr.func, ()))
+    return ()
+
+
+# ------------------------------------------------------------------ local derivatives
+# Small constructors that skip multiplying by one, so the common terms stay readable.
+def _mul(a: ast.Expr, b: ast.Expr) -> ast.Expr:
+    if isinstance(b, ast.Number) and b.value == 1:
+        return a
+    if isinstance(a, ast.Number) and a.value == 1:
+        return b
+    return ast.Binary("*", a, b)
+
+
+def _neg(a: ast.Expr) -> ast.Expr:
+    return ast.Unary("-", a)
+
+
+def _where(condition: ast.Expr, a: ast.Expr, b: ast.Expr) -> ast.Expr:
+    return ast.Call("if", (condition, a, b))
+
+
+def _cmp(op: str, a: ast.Expr, b: ast.Expr) -> ast.Expr:
+    return ast.Binary(op, a, b)
+
+
+def _partials(expr: ast.Expr, out: ast.Name, d: ast.Expr) -> list[tuple[ast.Expr, ast.Expr]]:
+    """(operand, the adjoint `d` of `out = expr` times d out / d operand) for each operand
+    a gradient reaches, in PyTorch's formulas."""
+    if isinstance(expr, ast.Unary):
+        return [(expr.operand, _neg(d))] if expr.op == "-" else []
+    if isinstance(expr, ast.Binary):
+        return _binary_partials(expr.op, expr.left, expr.right, out, d)
+    return _call_partials(expr.func, expr.args, out, d)
+
+
+def _binary_partials(op, a, b, out, d) -> list[tuple[ast.Expr, ast.Expr]]:
+    if op == "+":
+        return [(a, d), (b, d)]
+    if op == "-":
+        return [(a, d), (b, _neg(d))]
+    if op == "*":
+        return [(a, _mul(d, b)), (b, _mul(d, a))]
+    if op == "/":  # other: -grad * ((self / other) / other)
+        return [(a, ast.Binary("/", d, b)), (b, _mul(_neg(d), ast.Binary("/", out, b)))]
+    if op == "**":
+        return [(a, _mul(d, _pow_base(a, b))), (b, _mul(d, _pow_exponent(a, b, out)))]
+    return []  # comparisons and logical operators: steps
+
+
+def _pow_base(a: ast.Expr, b: ast.Expr) -> ast.Expr:
+    """d a^b / d a: b * a^(b - 1), and 0 where b is 0 (PyTorch's pow_backward_self)."""
+    if isinstance(b, ast.Number):
+        if b.value == 0:
+            return _n(0)
+        lower = a if b.value - 1 == 1 else ast.Binary("**", a, _n(b.value - 1))
+        return _mul(b, lower)
+    return _where(_cmp("==", b, _n(0)), _n(0),
+                  _mul(b, ast.Binary("**", a, ast.Binary("-", b, _n(1)))))
+
+
+def _pow_exponent(a: ast.Expr, b: ast.Expr, out: ast.Name) -> ast.Expr:
+    """d a^b / d b: a^b * log(a), and 0 where a is 0 and b >= 0 (pow_backward_exponent)."""
+    value = _mul(out, ast.Call("log", (a,)))
+    at_zero = ast.Binary("and", _cmp("==", a, _n(0)), _cmp(">=", b, _n(0)))
+    return _where(at_zero, _n(0), value)
+
+
+def _call_partials(func, args, out, d) -> list[tuple[ast.Expr, ast.Expr]]:
+    a = args[0]
+    one = _n(1)
+    if func == "exp":
+        return [(a, _mul(d, out))]
+    if func == "log":
+        return [(a, ast.Binary("/", d, a))]
+    if func == "sqrt":
+        return [(a, ast.Binary("/", d, _mul(_n(2), out)))]
+    if func == "tanh":  # tanh_backward: grad * (1 - y * y)
+        return [(a, _mul(d, ast.Binary("-", one, _mul(out, out))))]
+    if func == "sigmoid":  # sigmoid_backward: grad * (1 - y) * y
+        return [(a, _mul(_mul(d, ast.Binary("-", one, out)), out))]
+    if func == "abs":  # grad * sgn(a)
+        sign = ast.Binary("-", _cmp(">", a, _n(0)), _cmp("<", a, _n(0)))
+        return [(a, _mul(d, sign))]
+    if func in ("min", "max"):
+        return _extremum_partials(func, args[0], args[1], d)
+    if func == "if":
+        return [(args[1], _where(args[0], d, _n(0))), (args[2], _where(args[0], _n(0), d))]
+    if func == HEAVISIDE:
+        return [(a, _mul(d, ast.Call(SURROGATE_GRAD, (a,))))]
+    if func == FIRED:  # a select, not a product: detached, not even a NaN gets through
+        return [(a, _where(ast.Name(RESET_ON), d, _n(0)))]
+    return []
+
+
+def _extremum_partials(func, a, b, d) -> list[tuple[ast.Expr, ast.Expr]]:
+    """torch.minimum / maximum: where(a == b, grad / 2, grad), then 0 on the side that
+    lost (a > b for min's a, a < b for max's a)."""
+    half = _where(_cmp("==", a, b), ast.Binary("/", d, _n(2)), d)
+    loses_a, loses_b = (">", "<") if func == "min" else ("<", ">")
+    return [(a, _where(_cmp(loses_a, a, b), _n(0), half)),
+            (b, _where(_cmp(loses_b, a, b), _n(0), half))]
+
+
+# ------------------------------------------------------------------ a population's step
+@dataclass
+class StepTape:
+    """One step on a tape: x, the states before it and the learnable parameters in;
+    charged states, the fire argument h, the spike and the states after it out."""
+
+    tape: Tape
+    states: tuple[str, ...]
+    learnable: tuple[str, ...]
+    inputs: dict[str, ast.Name]        # model name ("x", a state, a param) -> tape input
+    charged: dict[str, ast.Expr]       # state -> its value after `charge`
+    h: ast.Expr | None                 # spike = Heaviside(h); None: fire is no comparison
+    spike: ast.Expr | None
+    after: dict[str, ast.Expr]         # state -> its value after the reset
+
+    def gradient_sources(self) -> set[str]:
+        """The inputs whose gradient the step reports: x, the states, the parameters."""
+        return {name.id for name in self.inputs.values()}
+
+    def reaches(self) -> tuple[bool, bool]:
+        """Whether a gradient from x or a learnable parameter reaches (the spikes, any
+        output) over any number of steps: a state is reached when its value after a step
+        depends on x, a parameter or a reached state, to a fixed point. This is what makes
+        the reference step's outputs require grad in PyTorch."""
+        sources = {self.inputs[name].id for name in ("x", *self.learnable)}
+        while True:
+            live = self.tape.live(sources)
+            reached = {s for s, value in self.after.items() if _in(value, live)}
+            grown = sources | {self.inputs[s].id for s in reached}
+            if grown == sources:
+                return _in(self.h, live), bool(reached) or _in(self.h, live)
+            sources = grown
+
+
+def _in(value: ast.Expr | None, live: set[str]) -> bool:
+    return isinstance(value, ast.Name) and value.id in live
+
+
+def step_tape(eq: Equations, states: Iterable[str], learnable: Iterable[str],
+              names: Mapping[str, str]) -> StepTape:
+    """The whole step on one tape; `names` spells its inputs (model name -> tape name)."""
+    tape = Tape()
+    states, learnable = tuple(states), tuple(learnable)
+    inputs = {name: ast.Name(names[name]) for name in ("x", *states, *learnable)}
+    env: dict[str, ast.Expr] = dict(inputs)
+    charge(tape, eq, env)
+    charged = {s: env[s] for s in states}
+    h = fire_argument(tape, eq, env)
+    spike = tape.push(ast.Call(HEAVISIDE, (h,))) if h is not None else None
+    if spike is not None:
+        reset(tape, eq, env, tape.push(ast.Call(FIRED, (spike,))))
+    return StepTape(tape, states, learnable, inputs, charged, h, spike,
+                    {s: env[s] for s in states})
+
+
+def charge(tape: Tape, eq: Equations, env: dict[str, ast.Expr]) -> None:
+    """The charge assignments, in order: `env` then holds each state's charged value."""
+    for assign in eq.charge:
+        env[assign.target] = tape.lower(assign.value, env)
+
+
+def fire_argument(tape: Tape, eq: Equations, env: Mapping[str, ast.Expr]) -> ast.Expr | None:
+    difference = eq.fire_difference()
+    return None if difference is None else tape.lower(difference, env)
+
+
+def reset(tape: Tape, eq: Equations, env: dict[str, ast.Expr], fired: ast.Expr) -> None:
+    """The reset assignments where fired, in the forms every target prints (reset_form):
+    `state * (1 - fired)`, `state - fired * c`, `state * (1 - fired) + value * fired`."""
+    for assign in eq.reset:
+        form, value = reset_form(assign)
+        state = env[assign.target]
+        if form == "subtract":
+            env[assign.target] = tape.push(ast.Binary(
+                "-", state, tape.push(ast.Binary("*", fired, tape.lower(value, env)))))
+            continue
+        kept = tape.push(ast.Binary("*", state, tape.push(ast.Binary("-", _n(1.0), fired))))
+        if form == "zero":
+            env[assign.target] = kept
+            continue
+        new = tape.push(ast.Binary("*", tape.lower(value, env), fired))
+        env[assign.target] = tape.push(ast.Binary("+", kept, new))
+
+
+def value_of(expr: ast.Expr) -> ast.Expr:
+    """An entry's value as an expression the printers know (the tape's own entries)."""
+    if isinstance(expr, ast.Call) and expr.func == HEAVISIDE:
+        return ast.Binary(">=", expr.args[0], _n(0))
+    if isinstance(expr, ast.Call) and expr.func == FIRED:
+        return expr.args[0]
+    return expr
