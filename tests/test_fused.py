@@ -130,7 +130,7 @@ def test_gradcheck_of_the_final_state(tmp_path, model):
     def final_state(x, *params):
         vector = torch.stack(params) if params else x.new_zeros(0)
         spikes, state = fused.FusedNeuron.apply(lib, True, x.reshape(steps, -1), state0,
-                                                vector, x.new_zeros(0), 0)
+                                                vector, x.new_zeros(0), 0, True)
         assert spikes.sum() > 0  # resets happen on the way
         return state[: len(pop.state_names)]
 

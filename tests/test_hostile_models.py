@@ -322,7 +322,25 @@ def test_which_outputs_carry_a_gradient(tmp_path):
         path = model_file(tmp_path, neuron(body), name=f"m{i}.snn")
         (graph,) = frontend(path)
         context = kernel_context.step_context(graph.nodes["p"]["node"])
-        assert (context["spike_has_gradient"], context["has_gradient"]) == expected
+        assert (bool(context["spike_sources"]), bool(context["any_sources"])) == expected
+
+
+@pytest.mark.parametrize("charge, x_grad, expected", [
+    ("v = v + x", False, False),         # d is learnable but reaches nothing
+    ("v = v + x", True, True),
+    ("v = v + x * d", False, True),
+    ("v = v + x * d", True, True),
+])
+def test_the_spikes_require_grad_exactly_when_the_references_do(tmp_path, charge, x_grad,
+                                                                 expected):
+    path = model_file(tmp_path, neuron(f"param d = 1 learnable\nstate v = 0\ncharge {charge}"
+                                       "\nfire v >= 1\nreset { v = 0 }"))
+    module = snnc_compile(path)()
+    for use_kernels in (False, True):
+        fused.use_fused(use_kernels)
+        module.reset()
+        x = torch.rand(3, 2, N, requires_grad=x_grad)
+        assert module(x).requires_grad is expected, use_kernels
 
 
 # ------------------------------------------------------------------ names and sharing

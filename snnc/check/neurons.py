@@ -143,9 +143,11 @@ def _check_function(call: ast.Call, distributions: bool) -> None:
 
 
 def fire_parts(defn: ast.NeuronDef) -> tuple[str, ast.Expr] | None:
-    """(state, threshold) when `fire` reads `STATE >= EXPR` or `STATE > EXPR`."""
+    """(state, threshold) when `fire` reads `STATE >= EXPR` or `STATE > EXPR`, STATE one
+    of the model's states (a parameter or `x` there has nothing for a reset to set)."""
     fire = defn.fire
-    if isinstance(fire, ast.Binary) and fire.op in (">=", ">") and isinstance(fire.left, ast.Name):
+    if isinstance(fire, ast.Binary) and fire.op in (">=", ">") and isinstance(fire.left, ast.Name) \
+            and fire.left.id in {s.name for s in defn.states}:
         return fire.left.id, fire.right
     return None
 

@@ -3,4 +3,4 @@
 A generated module embeds its kernels' source; one built by an older snnc must not be
 called with a newer runtime's arguments. Bump this whenever a kernel's C signature or the
 meaning of an argument changes (templates/kernels/*.j2 print it into every source)."""
-KERNEL_ABI = 4  # 4: snnc_has_gradient
+KERNEL_ABI = 4  # 4: which inputs reach the outputs (snnc_spike_sources, snnc_any_sources)

@@ -86,7 +86,7 @@ def _context(key: tuple) -> dict:
     model, eq, states, learnable, (kind, surrogate), refractory, group, size = key
     step = _step_tape(eq, states, learnable)
     c_names = _c_names(states, learnable)
-    spike_reached, any_reached = step.reaches()
+    spike_sources, any_sources = step.reach_masks()
     # the rows of the state array: the model's states, the ILC feedback into the next
     # step's input, the refractory countdown
     slots = ([c_names[s] for s in states] + (["carried"] if group else [])
@@ -98,7 +98,7 @@ def _context(key: tuple) -> dict:
         names=[f"{c_names[n]}: {_commentable(n)}" for n in (*states, *learnable)],
         states=[{"c": c_names[s]} for s in states], params=[{"c": c_names[p]} for p in learnable],
         slots=slots, refractory=refractory,
-        spike_has_gradient=spike_reached, has_gradient=any_reached,
+        spike_sources=spike_sources, any_sources=any_sources,
         # ILC: groups of `group` neighbouring neurons, which blocks of neurons never split
         group=group, size=size, block=group * max(1, 256 // group) if group else 256)
 

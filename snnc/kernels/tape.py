@@ -279,12 +279,14 @@ class StepTape:
         """The inputs whose gradient the step reports: x, the states, the parameters."""
         return {name.id for name in self.inputs.values()}
 
-    def reaches(self) -> tuple[bool, bool]:
-        """Whether a gradient from x or a learnable parameter reaches (the spikes, any
-        output) over any number of steps: a state is reached when its value after a step
-        depends on x, a parameter or a reached state, to a fixed point. This is what makes
-        the reference step's outputs require grad in PyTorch."""
-        sources = {self.inputs[name].id for name in ("x", *self.learnable)}
+    def reaches(self, origins: Iterable[str] | None = None) -> tuple[bool, bool]:
+        """Whether a gradient from `origins` (x and learnable parameters, by model name;
+        default: all of them) reaches (the spikes, any output) over any number of steps: a
+        state is reached when its value after a step depends on an origin or a reached
+        state, to a fixed point. This is what makes the reference step's outputs require
+        grad in PyTorch."""
+        names = ("x", *self.learnable) if origins is None else origins
+        sources = {self.inputs[name].id for name in names}
         while True:
             live = self.tape.live(sources)
             reached = {s for s, value in self.after.items() if _in(value, live)}
@@ -292,6 +294,18 @@ class StepTape:
             if grown == sources:
                 return _in(self.h, live), bool(reached) or _in(self.h, live)
             sources = grown
+
+    def reach_masks(self) -> tuple[int, int]:
+        """reaches() of each origin alone, as bit masks (bit 0: x, bit 1 + i: the i-th
+        learnable parameter) over (the spikes, any output): the runtime asks which of
+        the tensors that require grad reach an output, as autograd would."""
+        origins = ("x", *self.learnable)
+        spike = outputs = 0
+        for bit, origin in enumerate(origins):
+            to_spike, to_any = self.reaches((origin,))
+            spike |= int(to_spike) << bit
+            outputs |= int(to_any) << bit
+        return spike, outputs
 
 
 def _in(value: ast.Expr | None, live: set[str]) -> bool:

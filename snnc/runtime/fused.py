@@ -107,8 +107,8 @@ def _read_constants(lib: ctypes.CDLL) -> None:
     """What the kernels say of themselves, read once when they are loaded: whether a
     gradient can reach the spikes, and whether it can reach any output (the final states
     too), as the reference step's outputs require grad or not."""
-    lib.spike_has_gradient = bool(ctypes.c_int.in_dll(lib, "snnc_spike_has_gradient").value)
-    lib.has_gradient = bool(ctypes.c_int.in_dll(lib, "snnc_has_gradient").value)
+    lib.spike_sources = ctypes.c_int.in_dll(lib, "snnc_spike_sources").value
+    lib.any_sources = ctypes.c_int.in_dll(lib, "snnc_any_sources").value
 
 
 def _current(source: str) -> bool:
@@ -232,7 +232,8 @@ class FusedNeuron(torch.autograd.Function):
     continued later); the initial states get none."""
 
     @staticmethod
-    def forward(ctx, lib, detach_reset: bool, x, state0, params, feedback, group: int):
+    def forward(ctx, lib, detach_reset: bool, x, state0, params, feedback, group: int,
+                spike_gradient: bool):
         spikes = torch.empty_like(x)
         state = state0.clone()
         _call(lib, "forward", x, ptr(x), ptr(spikes), ptr(state), ptr(params),
@@ -240,7 +241,7 @@ class FusedNeuron(torch.autograd.Function):
         ctx.lib, ctx.detach_reset, ctx.group = lib, detach_reset, group
         ctx.save_for_backward(x, state0, params, feedback)
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not zeros
-        if not lib.spike_has_gradient:
+        if not spike_gradient:
             ctx.mark_non_differentiable(spikes)  # only the final states carry a gradient
         return spikes, state
 
@@ -265,7 +266,7 @@ class FusedNeuron(torch.autograd.Function):
         _call(ctx.lib, "backward", x, *args)
         grad_params = partial.sum(0)[: params.numel()]
         return (None, None, grad_x, None, grad_params,
-                _feedback_grad(feedback_partial, feedback.numel()), None)
+                _feedback_grad(feedback_partial, feedback.numel()), None, None)
 
 
 def _ptr_or_null(t: torch.Tensor | None) -> ctypes.c_void_p | None:
@@ -287,6 +288,20 @@ def _feedback_grad(partial: torch.Tensor | None, numel: int) -> torch.Tensor | N
 _LOADERS = {"cpu": load, "cuda": load_cuda}
 
 
+def _gradients(lib: ctypes.CDLL, x: torch.Tensor, params: list[torch.Tensor],
+               fed: torch.Tensor, steps: int) -> tuple[bool, bool]:
+    """Whether the spikes, and any output, require grad: as for the reference step, where
+    a tensor that requires grad reaches them (lib.*_sources). The ILC feedback acts
+    through the next step's input, so it reaches what x reaches from the second step on,
+    and its own output (carried into the next run) always."""
+    def reached(mask: int) -> bool:
+        return any(needs and mask >> bit & 1 for bit, needs in
+                   enumerate([x.requires_grad, *(p.requires_grad for p in params)]))
+    feedback = fed.requires_grad
+    spike = reached(lib.spike_sources) or (feedback and steps > 1 and lib.spike_sources & 1)
+    return bool(spike), bool(spike or reached(lib.any_sources) or feedback)
+
+
 def run(source: str, detach_reset: bool, x_seq: torch.Tensor, states: list[torch.Tensor],
         params: list[torch.Tensor], feedback: torch.nn.Conv1d | None = None
         ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
@@ -301,7 +316,8 @@ def run(source: str, detach_reset: bool, x_seq: torch.Tensor, states: list[torch
         return None
     fed = (torch.cat([feedback.weight.reshape(-1), feedback.bias]).to(x_seq.dtype)
            if feedback is not None else x_seq.new_zeros(0))
-    if not lib.has_gradient:
+    spike_gradient, any_gradient = _gradients(lib, x_seq, params, fed, x_seq.shape[0])
+    if not any_gradient:
         x_seq, params, fed = x_seq.detach(), [p.detach() for p in params], fed.detach()
     steps = x_seq.shape[0]
     flat = x_seq.reshape(steps, -1).contiguous()
@@ -310,5 +326,5 @@ def run(source: str, detach_reset: bool, x_seq: torch.Tensor, states: list[torch
               else torch.zeros(0, dtype=x_seq.dtype, device=x_seq.device))
     group = feedback.kernel_size[0] if feedback is not None else 0
     spikes, final = FusedNeuron.apply(lib, detach_reset, flat, state0, vector.contiguous(),
-                                      fed.contiguous(), group)
+                                      fed.contiguous(), group, spike_gradient)
     return spikes.view_as(x_seq), [f.view_as(s) for f, s in zip(final, states, strict=True)]
