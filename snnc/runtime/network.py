@@ -5,61 +5,50 @@ import torch
 from torch import nn
 
 
-class Named(nn.Module):
-    """Submodules by the names the network gives them, as nn.ModuleDict holds them (the same
-    state_dict keys: `populations.hidden.learnable.w`), but any name goes: ModuleDict
-    refuses `forward`, `train` or `state_dict`, names a user may well give a population."""
+class _ByName(nn.Module):
+    """Children of one kind (`_table`: the Module's own dict of them) stored past
+    Module.__setattr__, so any name goes (nn.ModuleDict and nn.ParameterDict refuse
+    `forward`, `train` or `state_dict`, names a user may well give a population) and the
+    state_dict keys are those of the dict classes: `populations.hidden.learnable.w`."""
 
-    def __init__(self, modules: dict[str, nn.Module]):
+    _table = ""  # "_modules" or "_parameters"
+
+    def __init__(self, children: dict):
         super().__init__()
-        for name, module in modules.items():
-            self._modules[name] = module  # past Module.__setattr__, which would shadow methods
+        getattr(self, self._table).update(children)
 
-    def __getitem__(self, name: str) -> nn.Module:
-        return self._modules[name]
+    def __getitem__(self, name: str):
+        return getattr(self, self._table)[name]
 
     def __contains__(self, name: str) -> bool:
-        return name in self._modules
+        return name in getattr(self, self._table)
 
     def __iter__(self):
-        return iter(self._modules)
+        return iter(getattr(self, self._table))
 
     def __len__(self) -> int:
-        return len(self._modules)
+        return len(getattr(self, self._table))
 
     def keys(self):
-        return self._modules.keys()
+        return getattr(self, self._table).keys()
 
     def items(self):
-        return self._modules.items()
+        return getattr(self, self._table).items()
 
     def values(self):
-        return self._modules.values()
+        return getattr(self, self._table).values()
 
 
-class NamedParameters(nn.Module):
-    """Parameters by the names a model gives them (`param w = ... learnable`), with the
-    state_dict keys of nn.ParameterDict, but any name goes (ParameterDict refuses `train`)."""
+class Named(_ByName):
+    """Submodules by the names the network gives them (populations, encoders, connections)."""
 
-    def __init__(self, parameters: dict[str, nn.Parameter]):
-        super().__init__()
-        for name, parameter in parameters.items():
-            self._parameters[name] = parameter
+    _table = "_modules"
 
-    def __getitem__(self, name: str) -> nn.Parameter:
-        return self._parameters[name]
 
-    def __len__(self) -> int:
-        return len(self._parameters)
+class NamedParameters(_ByName):
+    """Parameters by the names a model gives them (`param w = ... learnable`)."""
 
-    def keys(self):
-        return self._parameters.keys()
-
-    def values(self):
-        return self._parameters.values()
-
-    def items(self):
-        return self._parameters.items()
+    _table = "_parameters"
 
 
 def total(currents: list[torch.Tensor]) -> torch.Tensor:
