@@ -971,6 +971,7 @@ def run_case(case: Case, area: Area) -> Result:
     inputs_before = snapshot([folder])
     start = os.getcwd()
     torch.manual_seed(case.index)
+    kernels_were_on = fused.enabled()  # set back: the harness's tests run cases in-process
     fused.use_fused(case.fused)
     try:
         os.chdir(folder)
@@ -982,7 +983,7 @@ def run_case(case: Case, area: Area) -> Result:
         result.exception(exc)
     finally:
         os.chdir(start)
-        fused.use_fused(False)
+        fused.use_fused(kernels_were_on)
     _after_checks(case, folder, area, result, watched_before, inputs_before)
     _remove(folder)
     return result
