@@ -54,9 +54,9 @@ def step_function(pop: Population) -> dict:
             lines.append(_reset_line(local[a.target], assign, printer))
     names = [local[s] for s in states]
     learnable = [local[name] for name in pop.learnable]
-    return {"name": f"step_{pop.name}", "args": ["x", *names, *learnable], "lines": lines,
-            "returns": f"spike, ({', '.join(names)}{',' if len(names) == 1 else ''})",
-            "doc": f"{pop.model.name} population '{pop.name}': one step."}
+    # the backend names and documents it: populations with the same step share one
+    return {"args": ["x", *names, *learnable], "lines": lines,
+            "returns": f"spike, ({', '.join(names)}{',' if len(names) == 1 else ''})"}
 
 
 def local_names(names: list[str]) -> dict[str, str]:

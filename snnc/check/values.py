@@ -179,34 +179,22 @@ class Evaluator:
     def _binary(self, expr: ast.Binary) -> Value:
         left = _scalar(self._eval(expr.left), expr.left.pos)
         right = _scalar(self._eval(expr.right), expr.right.pos)
-        try:
-            result = BINARY[expr.op](left, right)
-        except ZeroDivisionError:
-            raise SnnError("division by zero", expr.right.pos) from None
-        except (OverflowError, ValueError):
-            raise SnnError("this value is out of range", expr.pos) from None
-        if isinstance(result, complex):
-            raise SnnError("this value is not a real number", expr.pos)
-        return result if isinstance(result, bool) else bounded(result, expr.pos)
+        return binary_value(expr.op, left, right, expr.pos, expr.right.pos)
 
     def _call(self, expr: ast.Call) -> Value:
         if expr.func in ("uniform", "normal"):
             return self._distribution(expr)
         if expr.func not in FUNCTIONS:
             raise unknown("function", expr.func, list(FUNCTIONS) + ["uniform", "normal"], expr.pos)
-        arity, fn = FUNCTIONS[expr.func]
+        arity, _ = FUNCTIONS[expr.func]
         if expr.kwargs or len(expr.args) != arity:
             raise SnnError(f"{expr.func}() takes {arity} argument{'s' if arity > 1 else ''}",
                            expr.pos)
         if expr.func == "if":  # only the chosen branch is evaluated
             cond = _scalar(self._eval(expr.args[0]), expr.args[0].pos)
             return self._eval(expr.args[1] if cond else expr.args[2])
-        args = [_scalar(self._eval(a), a.pos) for a in expr.args]
-        try:
-            return bounded(fn(*args), expr.pos)
-        except (ValueError, OverflowError, ZeroDivisionError):
-            raise SnnError(f"{expr.func}() is undefined for {', '.join(map(str, args))}",
-                           expr.pos) from None
+        return call_value(expr.func, [_scalar(self._eval(a), a.pos) for a in expr.args],
+                          expr.pos)
 
     def _distribution(self, expr: ast.Call) -> Value:
         names = ("low", "high") if expr.func == "uniform" else ("mean", "std")
@@ -223,6 +211,37 @@ class Evaluator:
         if b < 0:
             raise SnnError(f"normal() needs a standard deviation >= 0, got {b}", expr.pos)
         return Normal(float(a), float(b))
+
+
+def binary_value(op: str, left: float | bool, right: float | bool, pos: Pos,
+                 right_pos: Pos) -> Value:
+    """`left op right` for two known numbers (a build-time expression, or a constant part of
+    a model that folding computes), or the SnnError that says why it has no value."""
+    try:
+        result = BINARY[op](left, right)
+    except ZeroDivisionError:
+        if op == "**":
+            raise SnnError("zero to a negative power is undefined", pos) from None
+        raise SnnError("division by zero", right_pos) from None
+    except (OverflowError, ValueError):
+        raise SnnError("this value is out of range", pos) from None
+    if isinstance(result, complex):
+        raise SnnError("this value is not a real number", pos,
+                       "a negative number to a fractional power has no real value")
+    return result if isinstance(result, bool) else bounded(result, pos)
+
+
+def call_value(func: str, args: list[float | bool], pos: Pos) -> Value:
+    """A function of the language on known numbers, or the SnnError where it is undefined."""
+    try:
+        return bounded(FUNCTIONS[func][1](*args), pos)
+    except (ValueError, OverflowError, ZeroDivisionError):
+        raise SnnError(f"{func}() is undefined for {', '.join(map(_show, args))}",
+                       pos) from None
+
+
+def _show(value: float | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}"
 
 
 def bind_positional(call: ast.Call, names: tuple[str, ...],

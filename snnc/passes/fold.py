@@ -18,7 +18,14 @@ import dataclasses
 import networkx as nx
 
 from snnc.check.neurons import fire_parts
-from snnc.check.values import BINARY, FUNCTIONS, Value, bounded, quantity_value
+from snnc.check.values import (
+    FUNCTIONS,
+    Value,
+    binary_value,
+    bounded,
+    call_value,
+    quantity_value,
+)
 from snnc.errors import SnnError
 from snnc.frontend import ast
 from snnc.ir.nodes import Equations, Population
@@ -110,7 +117,7 @@ def _is(expr: ast.Expr, number: float) -> bool:
 
 def _binary(op: str, left: ast.Expr, right: ast.Expr, pos) -> ast.Expr:
     if isinstance(left, Literal) and isinstance(right, Literal):
-        return _literal(_constant_binary(op, left, right, pos), pos)
+        return _literal(binary_value(op, _value(left), _value(right), pos, right.pos), pos)
     if op == "/" and isinstance(right, Literal) and _value(right) == 0:
         raise SnnError("division by zero", right.pos,
                        "this divisor is zero for every neuron and step")
@@ -130,34 +137,7 @@ def _binary(op: str, left: ast.Expr, right: ast.Expr, pos) -> ast.Expr:
     return ast.Binary(op, left, right, pos=pos)
 
 
-def _constant_binary(op: str, left: ast.Expr, right: ast.Expr, pos) -> Value:
-    """The value of an operator between two constants, or an SnnError where it has none
-    (the messages are check.values' for the same mistakes in build-time expressions)."""
-    try:
-        result = BINARY[op](_value(left), _value(right))
-    except ZeroDivisionError:
-        if op == "**":
-            raise SnnError("zero to a negative power is undefined", pos) from None
-        raise SnnError("division by zero", right.pos) from None
-    except (OverflowError, ValueError):
-        raise SnnError("this value is out of range", pos) from None
-    if isinstance(result, complex):
-        raise SnnError("this value is not a real number", pos,
-                       "a negative number to a fractional power has no real value")
-    return result
-
-
 def _call(func: str, args: list[ast.Expr], pos) -> ast.Expr:
     if func in FUNCTIONS and all(isinstance(a, Literal) for a in args):
-        values = [_value(a) for a in args]
-        try:
-            result = FUNCTIONS[func][1](*values)
-        except (ValueError, OverflowError, ZeroDivisionError):
-            raise SnnError(f"{func}() is undefined for {', '.join(map(_show, values))}",
-                           pos) from None
-        return _literal(result, pos)
+        return _literal(call_value(func, [_value(a) for a in args], pos), pos)
     return ast.Call(func, tuple(args), pos=pos)
-
-
-def _show(value: float | bool) -> str:
-    return str(value).lower() if isinstance(value, bool) else f"{value:g}"
