@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import hashlib
 import types
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -34,7 +33,7 @@ def analyse(path: str | Path, network: str | None = None, allowed: Iterable[str 
         for net in networks:
             check_budget(net)  # before anything of the network is allocated
         graphs = [schedule(fold_constants(to_graph(net))) for net in networks]
-    digests = source_digests(program)
+    digests = program.digests()
     for graph in graphs:
         graph.graph["sources"] = digests
     return program, graphs
@@ -49,12 +48,6 @@ def sources_shown(program: Program) -> Iterator[None]:
         if err.file in program.sources:
             err.with_source(program.sources[err.file])
         raise
-
-
-def source_digests(program: Program) -> list[tuple[str, str]]:
-    """(file as shown, sha256 of its text as read) for every file of the program."""
-    return [(name, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
-            for name, text in program.sources.items()]
 
 
 def generate(path: str | Path, backend: str | None = None, network: str | None = None,

@@ -1,4 +1,5 @@
-"""Expression printers, kept apart from templates: AST -> text, with minimal parentheses.
+"""Expression printers, kept apart from templates: IR expressions -> text, with minimal
+parentheses.
 
 `SnnPrinter` writes the .snn syntax back (for `snnc inspect`); `TorchPrinter`
 writes PyTorch source for generated step functions. They share the precedence
@@ -9,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from snnc.frontend import ast
+from snnc.ir import expr as ex
 
 # Binding strength, loosest first; a child that binds more loosely gets parentheses.
 _PRECEDENCE = {"or": 1, "and": 2, "not": 3, ">": 4, ">=": 4, "<": 4, "<=": 4, "==": 4,
@@ -19,24 +20,22 @@ COMPARISONS = (">", ">=", "<", "<=", "==", "!=")
 
 
 class SnnPrinter:
-    def __call__(self, expr: ast.Expr) -> str:
+    def __call__(self, expr: ex.Expr) -> str:
         return self.print(expr)[0]
 
-    def print(self, expr: ast.Expr) -> tuple[str, int]:
-        if isinstance(expr, (ast.Number, ast.Bool)):
+    def print(self, expr: ex.Expr) -> tuple[str, int]:
+        if isinstance(expr, (ex.Number, ex.Bool)):
             text = self.number(expr.value)
             return text, (_PRECEDENCE["neg"] if text.startswith("-") else ATOM)
-        if isinstance(expr, ast.Quantity):
-            return f"{self.number(expr.value)} {expr.unit}", ATOM
-        if isinstance(expr, ast.Name):
+        if isinstance(expr, ex.Name):
             return self.name(expr.id), ATOM
-        if isinstance(expr, ast.Call):
+        if isinstance(expr, ex.Call):
             return self.call(expr.func, [self(a) for a in expr.args]), ATOM
-        if isinstance(expr, ast.Unary):
+        if isinstance(expr, ex.Unary):
             return self.unary(expr)
         return self.binary(expr)
 
-    def wrap(self, expr: ast.Expr, minimum: int) -> str:
+    def wrap(self, expr: ex.Expr, minimum: int) -> str:
         text, level = self.print(expr)
         return text if level >= minimum else f"({text})"
 
@@ -53,12 +52,12 @@ class SnnPrinter:
     def call(self, func: str, args: list[str]) -> str:
         return f"{func}({', '.join(args)})"
 
-    def unary(self, expr: ast.Unary) -> tuple[str, int]:
+    def unary(self, expr: ex.Unary) -> tuple[str, int]:
         level = _PRECEDENCE["not" if expr.op == "not" else "neg"]
         sep = " " if expr.op == "not" else ""
         return f"{expr.op}{sep}{self.wrap(expr.operand, level + 1)}", level
 
-    def binary(self, expr: ast.Binary) -> tuple[str, int]:
+    def binary(self, expr: ex.Binary) -> tuple[str, int]:
         level = _PRECEDENCE[expr.op]
         # Left-associative, except ** which binds to the right.
         left_min, right_min = (level + 1, level) if expr.op == "**" else (level, level + 1)
@@ -75,8 +74,8 @@ to_snn = SnnPrinter()
 SPLIT_DEPTH = 40
 
 
-def split_deep(expr: ast.Expr, fresh: Callable[[], str], limit: int = SPLIT_DEPTH
-               ) -> tuple[list[tuple[str, ast.Expr]], ast.Expr]:
+def split_deep(expr: ex.Expr, fresh: Callable[[], str], limit: int = SPLIT_DEPTH
+               ) -> tuple[list[tuple[str, ex.Expr]], ex.Expr]:
     """`expr` as definitions (name, part) to evaluate first, in order, and what is left of
     it, each nesting at most `limit` operators and calls: a part that reaches `limit`
     becomes a name from `fresh()`. Evaluating the parts first computes the same values in
@@ -84,42 +83,22 @@ def split_deep(expr: ast.Expr, fresh: Callable[[], str], limit: int = SPLIT_DEPT
     expression shallower than `limit`, the common case, comes back as it is."""
     if expr.depth < limit:
         return [], expr
-    parts: list[tuple[str, ast.Expr]] = []
+    parts: list[tuple[str, ex.Expr]] = []
 
-    def visit(node: ast.Expr) -> tuple[ast.Expr, int]:
+    def visit(node: ex.Expr) -> tuple[ex.Expr, int]:
         if node.depth < limit:
             return node, node.depth
-        children = [visit(child) for child in _children(node)]
-        rebuilt = _with_children(node, [c for c, _ in children])
+        children = [visit(child) for child in ex.children(node)]
+        rebuilt = ex.with_children(node, [c for c, _ in children])
         height = 1 + max(h for _, h in children)
         if height < limit or node is expr:
             return rebuilt, height
         name = fresh()
         parts.append((name, rebuilt))
-        return ast.Name(name, pos=node.pos), 0
+        return ex.Name(name, pos=node.pos), 0
 
     root, _ = visit(expr)
     return parts, root
-
-
-def _children(node: ast.Expr) -> tuple[ast.Expr, ...]:
-    if isinstance(node, ast.Unary):
-        return (node.operand,)
-    if isinstance(node, ast.Binary):
-        return (node.left, node.right)
-    if isinstance(node, ast.Call):
-        return node.args
-    return ()
-
-
-def _with_children(node: ast.Expr, children: list[ast.Expr]) -> ast.Expr:
-    if isinstance(node, ast.Unary):
-        return ast.Unary(node.op, children[0], pos=node.pos)
-    if isinstance(node, ast.Binary):
-        return ast.Binary(node.op, children[0], children[1], pos=node.pos)
-    if isinstance(node, ast.Call):
-        return ast.Call(node.func, tuple(children), pos=node.pos)
-    return node
 
 
 # How the language's functions read in generated PyTorch code (`rt` is snnc.runtime).
@@ -161,12 +140,12 @@ class TorchPrinter(_CodePrinter):
     def call(self, func: str, args: list[str]) -> str:
         return f"{TORCH_FUNCTIONS[func]}({', '.join(args)})"
 
-    def unary(self, expr: ast.Unary) -> tuple[str, int]:
+    def unary(self, expr: ex.Unary) -> tuple[str, int]:
         if expr.op == "not":
             return f"rt.logical_not({self(expr.operand)}{self.like})", ATOM
         return super().unary(expr)
 
-    def binary(self, expr: ast.Binary) -> tuple[str, int]:
+    def binary(self, expr: ex.Binary) -> tuple[str, int]:
         if expr.op in COMPARISONS:
             return f"rt.truth({self(expr.left)} {expr.op} {self(expr.right)}{self.like})", ATOM
         if expr.op in ("and", "or"):
@@ -212,18 +191,18 @@ class CPrinter(_CodePrinter):
             return f"(({args[0]}) != 0 ? ({args[1]}) : ({args[2]}))"
         return f"{C_FUNCTIONS[func]}({', '.join(args)})"
 
-    def unary(self, expr: ast.Unary) -> tuple[str, int]:
+    def unary(self, expr: ex.Unary) -> tuple[str, int]:
         if expr.op == "not":
             return f"logic_not({self(expr.operand)})", ATOM
         return super().unary(expr)
 
-    def binary(self, expr: ast.Binary) -> tuple[str, int]:
+    def binary(self, expr: ex.Binary) -> tuple[str, int]:
         if expr.op in _C_CONDITIONS:
             return f"{_C_CONDITIONS[expr.op]}({self(expr.left)}, {self(expr.right)})", ATOM
         if expr.op in ("and", "or"):
             return f"logic_{expr.op}({self(expr.left)}, {self(expr.right)})", ATOM
         if expr.op == "**":
-            exponent = expr.right.value if isinstance(expr.right, ast.Number) else None
+            exponent = expr.right.value if isinstance(expr.right, ex.Number) else None
             if exponent in _C_POWERS:
                 return f"{_C_POWERS[exponent]}({self(expr.left)})", ATOM
             return f"pow({self(expr.left)}, {self(expr.right)})", ATOM
@@ -235,8 +214,8 @@ class CudaPrinter(CPrinter):
     number's reciprocal (computed in the tensor's type), so the kernel does the same to
     reproduce the reference step bit for bit on the GPU."""
 
-    def binary(self, expr: ast.Binary) -> tuple[str, int]:
-        if expr.op == "/" and isinstance(expr.right, ast.Number):
+    def binary(self, expr: ex.Binary) -> tuple[str, int]:
+        if expr.op == "/" and isinstance(expr.right, ex.Number):
             level = _PRECEDENCE["*"]
             reciprocal = f"((real)1 / {self.number(expr.right.value)})"
             return f"{self.wrap(expr.left, level)} * {reciprocal}", level

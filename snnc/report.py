@@ -9,11 +9,12 @@ import networkx as nx
 from rich.console import Console
 from rich.table import Table
 
-from snnc.check.values import Evaluator, Normal, Spec, Symbol, Uniform
 from snnc.errors import printable
-from snnc.frontend import ast
 from snnc.ir import connections, populations
-from snnc.ir.nodes import Connection, Population, describe_init
+from snnc.ir import expr as ex
+from snnc.ir.nodes import Connection, Model, Population
+from snnc.ir.values import Normal, Spec, Symbol, Uniform, describe_init
+from snnc.passes.fold import fold
 from snnc.printers import to_snn
 
 FORMATS = ("text", "json", "dot")
@@ -102,7 +103,7 @@ def render_text(graph: nx.MultiDiGraph) -> str:
     for name in g["schedule"]:
         node = graph.nodes[name]["node"]
         if isinstance(node, Population):
-            nodes.add_row(name, "population", shape_text(node.shape), _model(node),
+            nodes.add_row(name, "population", shape_text(node.shape), _model(node, g["dt_ms"]),
                           f"{node.size:,}", f"{node.parameter_count():,}",
                           _kib(node.state_bytes()))
         else:
@@ -132,18 +133,19 @@ def render_text(graph: nx.MultiDiGraph) -> str:
     return out.getvalue()
 
 
-def _model(pop: Population) -> str:
-    changed = {k: v for k, v in pop.params.items() if _differs_from_default(pop, k, v)}
+def _model(pop: Population, dt_ms: float) -> str:
+    changed = {k: v for k, v in pop.params.items() if _differs_from_default(pop, k, v, dt_ms)}
     args = ", ".join(f"{k} = {_value(v)}" for k, v in changed.items())
     return f"{pop.model.name}({args})"
 
 
-def _differs_from_default(pop: Population, key: str, value) -> bool:
-    decl = next((p for p in pop.model.params if p.name == key), None)
-    if decl is None:
+def _differs_from_default(pop: Population, key: str, value, dt_ms: float) -> bool:
+    default = pop.model.default(key)
+    if default is None:
         return False  # derived `param`s are shown with the equations, not here
-    # Defaults may refer to other parameters (`v_rest = v_reset`): evaluate them.
-    return Evaluator(1.0, pop.params)(decl.default) != value
+    # Defaults may refer to other parameters (`v_rest = v_reset`): fold them.
+    folded = fold(default, {**pop.params, "dt": dt_ms})
+    return not isinstance(folded, ex.LITERALS) or folded.value != value
 
 
 # ------------------------------------------------------------------ json
@@ -157,12 +159,11 @@ def jsonable(obj):
         return {"uniform": [obj.low, obj.high]}
     if isinstance(obj, Normal):
         return {"normal": [obj.mean, obj.std]}
-    if isinstance(obj, ast.NeuronDef):
-        return obj.name
-    if isinstance(obj, (ast.Number, ast.Bool, ast.Name, ast.Unary, ast.Binary, ast.Call,
-                        ast.Quantity)):
+    if isinstance(obj, Model):
+        return {"name": obj.name, "origin": obj.origin, "states": list(obj.states)}
+    if isinstance(obj, (ex.Number, ex.Bool, ex.Name, ex.Unary, ex.Binary, ex.Call)):
         return to_snn(obj)
-    if isinstance(obj, ast.Assign):
+    if isinstance(obj, ex.Assign):
         return f"{obj.target} = {to_snn(obj.value)}"
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)

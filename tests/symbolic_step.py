@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from snnc.frontend import ast
+from snnc.ir import expr as ex
 from snnc.ir.nodes import Population
 from snnc.kernels import tape as tapes
 
@@ -47,19 +47,19 @@ _ARITHMETIC = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, 
                "/": lambda a, b: a / b, "**": lambda a, b: a ** b}
 
 
-def to_sympy(expr: ast.Expr, env: dict[str, sp.Expr]) -> sp.Expr:
+def to_sympy(expr: ex.Expr, env: dict[str, sp.Expr]) -> sp.Expr:
     """An expression over the names in `env` (folded: no units, no build-time names)."""
-    if isinstance(expr, ast.Number):
+    if isinstance(expr, ex.Number):
         return sp.Float(expr.value) if isinstance(expr.value, float) else sp.Integer(expr.value)
-    if isinstance(expr, ast.Bool):
+    if isinstance(expr, ex.Bool):
         return sp.Integer(int(expr.value))
-    if isinstance(expr, ast.Name):
+    if isinstance(expr, ex.Name):
         return env[expr.id]
-    if isinstance(expr, ast.Unary):
+    if isinstance(expr, ex.Unary):
         operand = to_sympy(expr.operand, env)
         return LOGIC["not"](operand) if expr.op == "not" else (-operand if expr.op == "-"
                                                                else operand)
-    if isinstance(expr, ast.Call):
+    if isinstance(expr, ex.Call):
         return _FUNCTIONS[expr.func](*(to_sympy(a, env) for a in expr.args))
     left, right = to_sympy(expr.left, env), to_sympy(expr.right, env)
     if expr.op in CONDITIONS:
@@ -76,7 +76,7 @@ class _Part:
     tape: tapes.Tape
     inputs: dict[str, sp.Symbol]    # tape input name -> symbol
     labels: dict[str, str]          # tape input name -> its key in a Jacobian
-    outputs: dict[str, ast.Expr]    # output -> what holds its value on the tape
+    outputs: dict[str, ex.Expr]    # output -> what holds its value on the tape
 
     def values(self) -> dict[str, sp.Expr]:
         """Every input's and entry's value in closed form."""
@@ -91,11 +91,11 @@ class _Part:
     def jacobian(self, output: str) -> dict[str, sp.Expr]:
         """d output / d input for every input: the tape's reverse statements, in sympy."""
         held = self.outputs[output]
-        if not isinstance(held, ast.Name):  # a constant
+        if not isinstance(held, ex.Name):  # a constant
             return {self.labels[name]: sp.S.Zero for name in self.inputs}
         env = self.values()
         live = self.tape.live(self.inputs)
-        statements, results = self.tape.reverse({held.id: [ast.Number(1)]}, self.inputs, live)
+        statements, results = self.tape.reverse({held.id: [ex.Number(1)]}, self.inputs, live)
         for target, expr, accumulate in statements:
             value = to_sympy(expr, env)
             env[target] = env[target] + value if accumulate else value
@@ -156,7 +156,7 @@ class StepMath:
 def step_math(pop: Population) -> StepMath:
     """The population's folded update on tapes, with closed forms in sympy."""
     eq = pop.equations
-    states = tuple(s.name for s in pop.model.states)
+    states = pop.model.states
     learnable = tuple(pop.learnable)
     x, spike = sp.Symbol("x"), sp.Symbol("spike")
     prev = {s: sp.Symbol(f"prev_{s}") for s in states}
@@ -171,8 +171,8 @@ def step_math(pop: Population) -> StepMath:
         inputs = {"x": x, **param_inputs, **{str(v): v for v in before.values()}}
         labels = {name: name for name in inputs} | {
             str(v): str(v) if by_symbol else name for name, v in before.items()}
-        env = {"x": ast.Name("x"), **{p: ast.Name(f"param_{p}") for p in learnable},
-               **{name: ast.Name(str(v)) for name, v in before.items()}}
+        env = {"x": ex.Name("x"), **{p: ex.Name(f"param_{p}") for p in learnable},
+               **{name: ex.Name(str(v)) for name, v in before.items()}}
         return _Part(tape, inputs, labels, lower(tape, env))
 
     def charge(tape, env):
@@ -184,7 +184,7 @@ def step_math(pop: Population) -> StepMath:
         return {} if h is None else {"h": h}
 
     def reset(tape, env):
-        tapes.reset(tape, eq, env, ast.Name("spike"))
+        tapes.reset(tape, eq, env, ex.Name("spike"))
         return {s: env[s] for s in states}
 
     charge_part = part(prev, charge, by_symbol=True)

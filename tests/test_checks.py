@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import net
-from snnc.check.values import Uniform
+from snnc.ir.values import Uniform
 
 POPS = "population a[10] = LIF\npopulation b[10] = LIF\n"
 

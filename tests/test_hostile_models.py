@@ -18,7 +18,7 @@ import torch
 from snnc.compiler import compile as snnc_compile
 from snnc.compiler import frontend, generate
 from snnc.errors import SnnError
-from snnc.frontend import ast
+from snnc.ir import expr as ex
 from snnc.kernels import context as kernel_context
 from snnc.kernels.cpu import kernel_source
 from snnc.kernels.cuda import cuda_source
@@ -184,26 +184,26 @@ def test_a_branch_that_a_known_condition_drops_is_not_evaluated(tmp_path):
     path = model_file(tmp_path, neuron("state v = 0\ncharge v = v + if(k > 0, x, log(-1))\n"
                                        "fire v >= 1\nreset { v = 0 }", "k = 1"))
     (graph,) = frontend(path)
-    assert graph.nodes["p"]["node"].equations.charge[0].value == ast.Binary(
-        "+", ast.Name("v"), ast.Name("x"))
+    assert graph.nodes["p"]["node"].equations.charge[0].value == ex.Binary(
+        "+", ex.Name("v"), ex.Name("x"))
 
 
 def test_non_finite_numbers_never_print_as_bare_names():
     """The folder keeps them out; should one get through, it still prints as a number."""
     for value in (math.inf, -math.inf, math.nan):
-        text = TorchPrinter()(ast.Number(value))
+        text = TorchPrinter()(ex.Number(value))
         result = eval(text, {"__builtins__": {}})  # a literal expression, no names
         assert (math.isnan(result) and math.isnan(value)) or result == value
-        assert "inf" not in CPrinter()(ast.Number(value)).replace("INFINITY", "")
-        assert "nan" not in CPrinter()(ast.Number(value)).lower().replace("(real)nan", "")
+        assert "inf" not in CPrinter()(ex.Number(value)).replace("INFINITY", "")
+        assert "nan" not in CPrinter()(ex.Number(value)).lower().replace("(real)nan", "")
 
 
 def test_deep_expressions_print_in_parts_with_the_same_value():
     """Python's parser takes 200 nested parentheses, clang 256 brackets: a deeper
     expression is printed as temporaries, which compute the same value."""
-    expr: ast.Expr = ast.Name("x")
+    expr: ex.Expr = ex.Name("x")
     for i in range(130):
-        expr = ast.Binary("*", ast.Call("tanh", (expr,)), ast.Number(1.0 + i / 100))
+        expr = ex.Binary("*", ex.Call("tanh", (expr,)), ex.Number(1.0 + i / 100))
     names = iter(f"_e{i}" for i in range(100))
     parts, root = split_deep(expr, lambda: next(names))
     assert len(parts) >= 5 and all(part.depth <= 40 for _, part in parts) and root.depth <= 40

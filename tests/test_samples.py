@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from snnc.check.values import Spec, Uniform
 from snnc.cli import main
 from snnc.compiler import frontend
 from snnc.ir import connections, populations
+from snnc.ir.values import Spec, Uniform
 from snnc.report import totals
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -53,7 +53,7 @@ def test_spikingflow_neurons_clip_and_spike_a_step_late(compile_text):
 
 
 def test_state_init_override(compile_text):
-    from snnc.check.values import Uniform
+    from snnc.ir.values import Uniform
     (g,) = compile_text(net("population p[2] = Izhikevich(v_init = uniform(-70, -60), "
                             "u_init = -14)"))
     assert g.nodes["p"]["node"].state_init == {"v": Uniform(-70.0, -60.0), "u": -14}

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import networkx as nx
 
-from snnc.check.values import Symbol
-from snnc.distributions import Normal, Uniform
 from snnc.errors import printable
+from snnc.ir.values import Normal, Symbol, Uniform
 
 # Names generated code uses itself; a model's name that collides gets a trailing `_`.
 _TAKEN = {"spike", "fired", "rt", "torch", "nn", "self"}  # `x` is the input, as in .snn
@@ -74,11 +73,23 @@ def literal(value) -> str:
 def header(graph: nx.MultiDiGraph, backend: str, version: str) -> dict:
     """What the generated file says of its origin: the source files (names escaped by
     `comment`, so none can end the comment line) with the sha256 the front end computed
-    of each, the snnc version and the backend."""
-    sources = graph.graph.get("sources") or [(graph.graph["file"], None)]
+    of each, the snnc version and the backend. A graph that never came from a file (one
+    imported from NIR, say) names none."""
+    sources = graph.graph.get("sources") or [(graph.graph.get("file"), None)]
     (main, digest), imports = sources[0], sources[1:]
-    return {"source": comment(Path(main).name), "sha256": digest, "version": version,
-            "backend": backend, "imports": [(comment(n), d) for n, d in imports]}
+    shown = comment(Path(main).name) if main else "a graph built in memory"
+    folder = Path(main).parent if main else Path()
+    return {"source": shown, "sha256": digest, "version": version, "backend": backend,
+            "imports": [(comment(_relative(n, folder)), d) for n, d in imports]}
+
+
+def _relative(name: str, folder: Path) -> str:
+    """An imported file as seen from the main file's folder (so that the generated file
+    does not change with where the project lies), else as it was shown."""
+    try:
+        return str(Path(name).relative_to(folder))
+    except ValueError:
+        return name
 
 
 def comment(text: str) -> str:

@@ -6,9 +6,9 @@ import keyword
 import re
 
 from snnc.backends.common import literal
-from snnc.check.values import Spec
-from snnc.frontend import ast
+from snnc.ir import expr as ex
 from snnc.ir.nodes import Population
+from snnc.ir.values import Spec
 from snnc.printers import TorchPrinter, split_deep
 
 # Names the step function uses itself, and its temporaries (_e0, _e1, ...) where an
@@ -26,20 +26,20 @@ def step_function(pop: Population) -> dict:
     that reads neither x nor a state (constants and learnable parameters only) is
     broadcast to x's shape (rt.ops.full), so that `fire w > 0.5` gives one spike per
     neuron, as the fused kernels do; what reads x or a state has that shape already."""
-    states = [s.name for s in pop.model.states]
+    states = list(pop.model.states)
     local = local_names(states + list(pop.learnable))
     printer = TorchPrinter(lambda name: local.get(name, name), like="x")
     dynamic = {"x", *states}
     lines: list[str] = []
     fresh = _fresh()
 
-    def expression(expr: ast.Expr) -> ast.Expr:
+    def expression(expr: ex.Expr) -> ex.Expr:
         """`expr`, its deep parts first assigned to temporaries (lines before)."""
         parts, root = split_deep(expr, fresh)
         lines.extend(f"{name} = {printer(part)}" for name, part in parts)
         return root
 
-    def per_neuron(expr: ast.Expr) -> str:
+    def per_neuron(expr: ex.Expr) -> str:
         text = printer(expression(expr))
         return text if _reads(expr, dynamic) else f"rt.ops.full({text}, x)"
 
@@ -50,7 +50,7 @@ def step_function(pop: Population) -> dict:
     if eq.reset:
         lines.append("fired = spike.detach()" if pop.detach_reset else "fired = spike")
         for a in eq.reset:
-            assign = ast.Assign(a.target, expression(a.value), pos=a.pos)
+            assign = ex.Assign(a.target, expression(a.value), pos=a.pos)
             lines.append(_reset_line(local[a.target], assign, printer))
     names = [local[s] for s in states]
     learnable = [local[name] for name in pop.learnable]
@@ -83,21 +83,21 @@ def _fresh():
     return lambda: f"_e{next(counter)}"
 
 
-def _reads(expr: ast.Expr, names: set[str]) -> bool:
-    return any(isinstance(node, ast.Name) and node.id in names
-               for node in ast.subexpressions(expr))
+def _reads(expr: ex.Expr, names: set[str]) -> bool:
+    return any(isinstance(node, ex.Name) and node.id in names
+               for node in ex.subexpressions(expr))
 
 
-def reset_form(assign: ast.Assign) -> tuple[str, ast.Expr | None]:
+def reset_form(assign: ex.Assign) -> tuple[str, ex.Expr | None]:
     """How `state = value` is applied where the neuron fired, in SpikingJelly's cheapest
     forms: ("zero", None) for a hard reset to 0, ("subtract", c) for `state - c`, else
     ("blend", value): state * (1 - fired) + value * fired. Every target prints the same
     form, so fused kernels evaluate exactly what the reference step does."""
     value = assign.value
-    if isinstance(value, ast.Number) and value.value == 0:
+    if isinstance(value, ex.Number) and value.value == 0:
         return "zero", None
-    if isinstance(value, ast.Binary) and value.op == "-" and value.left == ast.Name(assign.target) \
-            and isinstance(value.right, ast.Number):
+    if isinstance(value, ex.Binary) and value.op == "-" and value.left == ex.Name(assign.target) \
+            and isinstance(value.right, ex.Number):
         return "subtract", value.right
     return "blend", value
 
@@ -107,14 +107,14 @@ TORCH_RESET = {"zero": "{t} = {t} * (1.0 - fired)", "subtract": "{t} = {t} - fir
                "blend": "{t} = rt.blend(fired, {v}, {t})"}
 
 
-def reset_line(target: str, assign: ast.Assign, printer, forms: dict[str, str]) -> str:
+def reset_line(target: str, assign: ex.Assign, printer, forms: dict[str, str]) -> str:
     """One reset assignment in a target's spelling of its form (see reset_form)."""
     form, value = reset_form(assign)
     # the value multiplies the spike in C's blend, so it is wrapped as a factor
     return forms[form].format(t=target, v=printer.wrap(value, 6) if value is not None else "")
 
 
-def _reset_line(target: str, assign: ast.Assign, printer: TorchPrinter) -> str:
+def _reset_line(target: str, assign: ex.Assign, printer: TorchPrinter) -> str:
     return reset_line(target, assign, printer, TORCH_RESET)
 
 

@@ -34,10 +34,19 @@ from dataclasses import dataclass
 import networkx as nx
 
 from snnc.check.shapes import fmt
-from snnc.check.values import Uniform
 from snnc.errors import Pos, SnnError
-from snnc.frontend import ast
-from snnc.ir.nodes import BYTES_PER_VALUE, Connection, Encoder, Network, Op, Population, numel
+from snnc.ir import expr as ex
+from snnc.ir.nodes import (
+    BYTES_PER_VALUE,
+    Connection,
+    Encoder,
+    Model,
+    Network,
+    Op,
+    Population,
+    numel,
+)
+from snnc.ir.values import Uniform
 from snnc.limits import MAX_DELAY_WORK, format_bytes, max_memory_bytes
 
 VALUE = BYTES_PER_VALUE  # float32
@@ -115,15 +124,17 @@ def estimate_memory(network: Network) -> Estimate:
     grad = _carrying_gradients(network)
     recorded = _recorded_states(network)
     incoming = Counter(c.dst for c in network.connections)
-    saved: dict[str, int] = {}  # per model: its expressions may be long, its populations many
+    # per model (name, origin): its expressions may be long, its populations many
+    saved: dict[tuple[str, str], int] = {}
     parts = [*_encoders(network.encoders, steps)]
     for conn in network.connections:
         parts += _connection(conn, steps, conn.src in inputs, conn.src in grad)
     for pop in network.populations:
-        if pop.model.name not in saved:
-            saved[pop.model.name] = _saved_per_step(pop.model)
+        model = (pop.model.name, pop.model.origin)
+        if model not in saved:
+            saved[model] = _saved_per_step(pop.model)
         parts += _population(pop, steps, incoming[pop.name], stepwise,
-                             saved[pop.model.name] if pop.name in grad else 0,
+                             saved[model] if pop.name in grad else 0,
                              recorded.get(pop.name, 0))
     return Estimate(tuple(p for p in parts if p.bytes))
 
@@ -318,38 +329,38 @@ def _population(pop: Population, steps: int, incoming: int, stepwise: bool, save
     return parts
 
 
-def _saved_per_step(model: ast.NeuronDef) -> int:
+def _saved_per_step(model: Model) -> int:
     """Tensors of a population's shape that autograd saves at each step of the model's
     reference step: both sides of each product of two changing values in `charge`, what
     the surrogate saw, and both sides of the reset's blend of each state."""
-    changing = {s.name for s in model.states} | {"x"}
-    products = sum(_products(a.value, changing) for a in model.charge or ())
+    changing = {*model.states, "x"}
+    products = sum(_products(a.value, changing) for a in model.charge)
     return 2 * products + 1 + 2 * len(model.states)
 
 
-def _products(expr: ast.Expr, changing: set[str]) -> int:
+def _products(expr: ex.Expr, changing: set[str]) -> int:
     """Products, quotients, powers and functions in `expr` of values that change every
     step: autograd saves their operands."""
-    if isinstance(expr, ast.Binary):
+    if isinstance(expr, ex.Binary):
         own = expr.op in ("*", "/", "**") and _changes(expr.left, changing) \
             and _changes(expr.right, changing)
         return own + _products(expr.left, changing) + _products(expr.right, changing)
-    if isinstance(expr, ast.Call):  # `if` keeps only its condition
+    if isinstance(expr, ex.Call):  # `if` keeps only its condition
         own = expr.func != "if" and any(_changes(arg, changing) for arg in expr.args)
         return own + sum(_products(arg, changing) for arg in expr.args)
-    if isinstance(expr, ast.Unary):
+    if isinstance(expr, ex.Unary):
         return _products(expr.operand, changing)
     return 0
 
 
-def _changes(expr: ast.Expr, changing: set[str]) -> bool:
-    if isinstance(expr, ast.Name):
+def _changes(expr: ex.Expr, changing: set[str]) -> bool:
+    if isinstance(expr, ex.Name):
         return expr.id in changing
-    if isinstance(expr, ast.Binary):
+    if isinstance(expr, ex.Binary):
         return _changes(expr.left, changing) or _changes(expr.right, changing)
-    if isinstance(expr, ast.Call):
+    if isinstance(expr, ex.Call):
         return any(_changes(arg, changing) for arg in expr.args)
-    if isinstance(expr, ast.Unary):
+    if isinstance(expr, ex.Unary):
         return _changes(expr.operand, changing)
     return False
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import networkx as nx
 
 from snnc.check import neurons, shapes
+from snnc.check.models import model_of
+from snnc.check.neurons import backends_of
 from snnc.check.signatures import (
     ENCODERS,
     OPS,
@@ -22,13 +24,14 @@ from snnc.check.signatures import (
     convert,
     resolve,
 )
-from snnc.check.values import TIME, Evaluator, Spec, Uniform
+from snnc.check.values import TIME, Evaluator
 from snnc.errors import SnnError, unknown
 from snnc.frontend import ast
 from snnc.ir.nodes import (
     Connection,
     Encoder,
     Input,
+    Model,
     Monitor,
     Network,
     Op,
@@ -37,6 +40,7 @@ from snnc.ir.nodes import (
     Shape,
     numel,
 )
+from snnc.ir.values import Spec, Uniform
 from snnc.limits import MAX_CONNECTIONS, MAX_DELAY, MAX_ELEMENTS, MAX_POPULATIONS, MAX_RANK
 
 
@@ -48,7 +52,9 @@ def check_network(net: ast.NetworkDef, models: Mapping[str, ast.NeuronDef], file
     inputs = [_input(d, ev) for d in net.of(ast.InputDecl)]
     input_shapes = {i.name: i.shape for i in inputs}
     encoders = [_encoder(d, ev, input_shapes) for d in net.of(ast.EncoderDecl)]
-    populations = [_population(d, ev, models) for d in net.of(ast.PopulationDecl)]
+    converted: dict[str, Model] = {}  # each model once per network, however many use it
+    populations = [_population(d, ev, models, converted)
+                   for d in net.of(ast.PopulationDecl)]
     nodes = {n.name: n for n in (*inputs, *encoders, *populations)}
     connections = [_connection(c, ev, nodes) for c in net.of(ast.Connect)]
     _check_unique_connections(connections)
@@ -98,7 +104,7 @@ def _setting_pos(net: ast.NetworkDef, name: str):
 def check_backend(pops: list[Population], backend: str, pos) -> None:
     """A construct the backend cannot execute is an error naming the backend that can."""
     for pop in pops:
-        able = neurons.backends_of(pop.model)
+        able = backends_of(pop.model)
         if backend not in able:
             raise SnnError(f"the {backend} backend cannot run {pop.model.name} "
                            f"(population '{pop.name}')", pos or pop.pos,
@@ -196,8 +202,8 @@ def _encoder_shape(kind: str, params: dict, source: Shape | None,
     return source
 
 
-def _population(decl: ast.PopulationDecl, ev: Evaluator,
-                models: Mapping[str, ast.NeuronDef]) -> Population:
+def _population(decl: ast.PopulationDecl, ev: Evaluator, models: Mapping[str, ast.NeuronDef],
+                converted: dict[str, Model]) -> Population:
     if decl.model.func not in models:
         raise unknown("neuron model", decl.model.func, models, decl.model.pos)
     model = models[decl.model.func]
@@ -207,7 +213,9 @@ def _population(decl: ast.PopulationDecl, ev: Evaluator,
     if group and shape[-1] % group:
         raise SnnError(f"{model.name} groups {group} neurons per feature, which does not "
                        f"divide '{decl.name}' {shapes.fmt(shape)}", decl.pos)
-    return Population(decl.name, shape, model, pos=decl.pos, **fields)
+    if model.name not in converted:
+        converted[model.name] = model_of(model, ev.dt_ms)
+    return Population(decl.name, shape, converted[model.name], pos=decl.pos, **fields)
 
 
 # ------------------------------------------------------------------ connections
@@ -311,7 +319,7 @@ def _monitors(net: ast.NetworkDef, nodes: Mapping[str, object]) -> list[Monitor]
 def _recordable(node: Population | Encoder) -> list[str]:
     if isinstance(node, Encoder):
         return ["spikes"]
-    states = [s.name for s in node.model.states] or (["v"] if node.event_driven else [])
+    states = list(node.model.states) or (["v"] if node.event_driven else [])
     return ["spikes", *states]
 
 

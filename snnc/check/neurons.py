@@ -5,20 +5,11 @@ from collections.abc import Mapping
 
 from snnc.check import values
 from snnc.check.signatures import POPULATION_COMMON, Param, Signature, convert, unknown_param
-from snnc.check.values import (
-    FUNCTIONS,
-    Evaluator,
-    Normal,
-    Spec,
-    Symbol,
-    Uniform,
-    Value,
-    check_kind,
-    describe,
-    quantity_kind,
-)
+from snnc.check.values import FUNCTIONS, Evaluator, check_kind, describe, quantity_kind
 from snnc.errors import SnnError, unknown
 from snnc.frontend import ast
+from snnc.ir.nodes import Model
+from snnc.ir.values import Normal, Spec, Symbol, Uniform, Value
 
 # Names every neuron body can read: the input current, the step, and (kernels) time.
 INPUT, DT, TIME = "x", "dt", "t"
@@ -178,9 +169,9 @@ def _check_feedback(defn: ast.NeuronDef, known: set[str]) -> None:
     _check_names(call.args[0], known, defn, "the feedback")
 
 
-def backends_of(defn: ast.NeuronDef) -> tuple[str, ...]:
-    """The backends that can execute a model."""
-    return ("event",) if defn.kernel is not None else ("clock", "softbp")
+def backends_of(model: ast.NeuronDef | Model) -> tuple[str, ...]:
+    """The backends that can execute a model (its definition or its IR)."""
+    return ("event",) if model.kernel is not None else ("clock", "softbp")
 
 
 # ------------------------------------------------------------------ populations

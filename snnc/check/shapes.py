@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from snnc.check.values import Value
 from snnc.errors import Pos, SnnError
 from snnc.ir.nodes import Shape
+from snnc.ir.values import Value
 from snnc.limits import MAX_ELEMENTS
 
 SIZING_OPS = ("dense", "sparse", "conv1d", "conv2d", "axat")

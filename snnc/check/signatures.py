@@ -10,20 +10,10 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from snnc.check.values import (
-    RATE,
-    TIME,
-    Evaluator,
-    Normal,
-    Spec,
-    Symbol,
-    Uniform,
-    Value,
-    bind_positional,
-    describe,
-)
+from snnc.check.values import RATE, TIME, Evaluator, bind_positional, describe
 from snnc.errors import Pos, SnnError, unknown
 from snnc.frontend import ast
+from snnc.ir.values import Normal, Spec, Symbol, Uniform, Value
 from snnc.limits import MAX_INT, MAX_SEED, MAX_STEPS
 
 REQUIRED = object()  # default of a parameter that must be given

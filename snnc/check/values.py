@@ -14,11 +14,10 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
-from snnc.distributions import Normal, Uniform
 from snnc.errors import Pos, SnnError, unknown
 from snnc.frontend import ast
+from snnc.ir.values import Normal, Symbol, Uniform, Value
 from snnc.limits import MAX_MAGNITUDE
 
 TIME_UNITS_MS = {"s": 1000.0, "ms": 1.0, "us": 1e-3}
@@ -26,22 +25,6 @@ RATE_UNITS_HZ = {"Hz": 1.0, "kHz": 1000.0}
 TIME, RATE = "time", "rate"  # the kinds of quantity a value may be expected to be
 
 
-@dataclass(frozen=True)
-class Symbol:
-    """A bare word used as a value, such as `linear` in `mode = linear`."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Spec:
-    """A named thing with bound parameters: an encoder, op, synapse, rule, surrogate, readout."""
-
-    kind: str
-    params: Mapping[str, Value]
-
-
-Value = int | float | bool | Uniform | Normal | Symbol | Spec
 
 # Functions allowed in expressions, with their arity and build-time meaning.
 FUNCTIONS: dict[str, tuple[int, Callable[..., float]]] = {

@@ -12,6 +12,7 @@ of a thousand imports is no deeper for Python than one.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Iterable
@@ -37,6 +38,12 @@ class Program:
     main: ast.File
     models: dict[str, ast.NeuronDef]
     sources: dict[str, str] = field(default_factory=dict)
+
+    def digests(self) -> list[tuple[str, str]]:
+        """(file as shown, sha256 of its text as read) for every file read, the main file
+        first, then its imports in the order they were read."""
+        return [(name, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+                for name, text in self.sources.items()]
 
 
 def read_source(path: Path, shown: str, limit: int = MAX_FILE_BYTES) -> str:

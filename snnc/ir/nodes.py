@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from snnc.check.values import Normal, Spec, Uniform, Value
 from snnc.errors import Pos
-from snnc.frontend import ast
+from snnc.ir import expr as ex
+from snnc.ir.values import Spec, Uniform, Value
 
 Shape = tuple[int, ...]
 BYTES_PER_VALUE = 4  # float32 state
@@ -40,11 +40,40 @@ class Encoder:
     kind = "encoder"
 
 
+STDLIB = "stdlib"  # Model.origin of the models snnc ships
+
+
+@dataclass(frozen=True)
+class Model:
+    """A neuron model as checked, its parameters not yet bound: what populations run.
+
+    `origin` says where it was defined (STDLIB or the user file), so a user's model that
+    shadows a stdlib name is never taken for the stdlib's."""
+
+    name: str
+    origin: str
+    params: tuple[tuple[str, ex.Expr], ...]       # the signature's parameters and defaults
+    states: tuple[str, ...]
+    charge: tuple[ex.Assign, ...]
+    fire: ex.Expr | None
+    reset: tuple[ex.Assign, ...]                  # its `reset { ... }` block
+    threshold: tuple[str, ex.Expr] | None         # (state, threshold): fire is STATE >= EXPR
+    kernel: ex.Expr | None                        # spike-response models: PSP kernel in t
+    pos: Pos
+
+    @property
+    def event_driven(self) -> bool:
+        return self.kernel is not None
+
+    def default(self, param: str) -> ex.Expr | None:
+        return dict(self.params).get(param)
+
+
 @dataclass
 class Population:
     name: str
     shape: Shape
-    model: ast.NeuronDef
+    model: Model
     params: dict[str, Value]            # build-time parameters, defaults filled in
     learnable: dict[str, float]         # `param ... learnable`: initial values
     state_init: dict[str, Value]        # number, Uniform or Normal per state
@@ -64,7 +93,7 @@ class Population:
 
     @property
     def event_driven(self) -> bool:
-        return self.model.kernel is not None
+        return self.model.event_driven
 
     def parameter_count(self) -> int:
         count = len(self.learnable)
@@ -82,20 +111,20 @@ class Population:
 class Equations:
     """A population's update with build-time parameters folded in (see passes.fold)."""
 
-    charge: tuple[ast.Assign, ...]
-    fire: ast.Expr | None
-    reset: tuple[ast.Assign, ...]      # applied where the neuron fired
-    kernel: ast.Expr | None = None
+    charge: tuple[ex.Assign, ...]
+    fire: ex.Expr | None
+    reset: tuple[ex.Assign, ...]      # applied where the neuron fired
+    kernel: ex.Expr | None = None
 
-    def fire_difference(self) -> ast.Expr | None:
+    def fire_difference(self) -> ex.Expr | None:
         """h with spike = Heaviside(h): `a - b` for `fire a >= b` (or `>`), `b - a` for
         `a <= b` (or `<`); None for other conditions, which carry no surrogate gradient."""
         fire = self.fire
-        if not (isinstance(fire, ast.Binary) and fire.op in (">=", ">", "<=", "<")):
+        if not (isinstance(fire, ex.Binary) and fire.op in (">=", ">", "<=", "<")):
             return None
         above = fire.op in (">", ">=")
         hi, lo = (fire.left, fire.right) if above else (fire.right, fire.left)
-        return ast.Binary("-", hi, lo, pos=fire.pos)
+        return ex.Binary("-", hi, lo, pos=fire.pos)
 
 
 @dataclass
@@ -224,12 +253,3 @@ class Network:
 
     def nodes(self) -> list[Input | Encoder | Population]:
         return [*self.inputs, *self.encoders, *self.populations]
-
-
-def describe_init(value: Value) -> str:
-    if isinstance(value, Uniform):
-        return f"uniform({value.low:g}, {value.high:g})"
-    if isinstance(value, Normal):
-        return f"normal({value.mean:g}, {value.std:g})"
-    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else str(value)

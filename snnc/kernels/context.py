@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from snnc import __version__
 from snnc.backends.steps import reset_line
-from snnc.frontend import ast
+from snnc.ir import expr as ex
 from snnc.ir.nodes import Equations, Population
 from snnc.kernels.abi import KERNEL_ABI
 from snnc.kernels.tape import StepTape, step_tape, value_of
@@ -59,7 +59,7 @@ def kernel_key(pop: Population) -> tuple:
     """Everything a population's kernel sources depend on, and nothing else: equal keys,
     identical sources. (The population's size matters only with ILC feedback, whose
     groups the kernels index within a sample.)"""
-    states = tuple(s.name for s in pop.model.states)
+    states = pop.model.states
     surrogate = (pop.surrogate.kind, tuple(sorted(pop.surrogate.params.items())))
     group = pop.feedback_group or 0
     return (pop.model.name, pop.equations, states, tuple(pop.learnable), surrogate,
@@ -117,14 +117,14 @@ def _printed(key: tuple, printer_type: type[CPrinter]) -> dict:
     reset = []
     for a in eq.reset:
         reset += _split(a.value, fresh, printer, lambda root, a=a: reset_line(
-            c_names[a.target], ast.Assign(a.target, root), printer, C_RESET))
+            c_names[a.target], ex.Assign(a.target, root), printer, C_RESET))
     return dict(charge=charge, fire=fire, reset=reset,
                 **_reverse(_step_tape(eq, states, learnable), states, learnable,
                            printer_type(lambda name: name)))
 
 
-def _split(expr: ast.Expr, fresh: Callable[[], str], printer: CPrinter,
-           last: Callable[[ast.Expr], str]) -> list[str]:
+def _split(expr: ex.Expr, fresh: Callable[[], str], printer: CPrinter,
+           last: Callable[[ex.Expr], str]) -> list[str]:
     """C statements computing `expr`: its deep parts as temporaries, then `last(root)`."""
     parts, root = split_deep(expr, fresh)
     return [f"const real {name} = {printer(part)};" for name, part in parts] + [last(root)]
@@ -138,12 +138,12 @@ def _reverse(step: StepTape, states, learnable, printer: CPrinter) -> dict:
     remains, the gradients reaching x, the states before the step and the parameters,
     are expressions (g_x, g_prev, g_param)."""
     tape = step.tape
-    seeds: dict[str, list[ast.Expr]] = {}
+    seeds: dict[str, list[ex.Expr]] = {}
     outputs = [(step.after[s], f"g_{_state(i)}") for i, s in enumerate(states)]
     outputs.append((step.spike, "grad_spike"))
     for value, gradient in outputs:
-        if isinstance(value, ast.Name):
-            seeds.setdefault(value.id, []).append(ast.Name(gradient))
+        if isinstance(value, ex.Name):
+            seeds.setdefault(value.id, []).append(ex.Name(gradient))
     sources = step.gradient_sources()
     # The spike's gradient is there at every step; a state's may be none at all (on the
     # last step without a loss on the final state, or where no later step reads it),
@@ -170,7 +170,7 @@ def _step_tape(eq: Equations, states: tuple[str, ...], learnable: tuple[str, ...
 
 
 def _tape(pop: Population) -> StepTape:
-    return _step_tape(pop.equations, tuple(s.name for s in pop.model.states),
+    return _step_tape(pop.equations, pop.model.states,
                       tuple(pop.learnable))
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from snnc.backends.steps import reset_form
-from snnc.frontend import ast
+from snnc.ir import expr as ex
 from snnc.ir.nodes import Equations
 
 # Entries that only the tape makes: the spike, Heaviside(h), whose derivative is the
@@ -39,53 +39,53 @@ _DIFFERENTIABLE_ARGS = {"if": (1, 2), "min": (0, 1), "max": (0, 1), HEAVISIDE: (
                         "sigmoid": (0,), "abs": (0,)}
 
 
-def _n(value: float) -> ast.Number:
-    return ast.Number(value)
+def _n(value: float) -> ex.Number:
+    return ex.Number(value)
 
 
 @dataclass
 class Tape:
-    """Entries `name = expr`, each expr one operation over ast.Name (an input or an
-    earlier entry) and ast.Number; equal operations share one entry."""
+    """Entries `name = expr`, each expr one operation over ex.Name (an input or an
+    earlier entry) and ex.Number; equal operations share one entry."""
 
     prefix: str = "t"
-    entries: list[tuple[str, ast.Expr]] = field(default_factory=list)
-    _known: dict[tuple, ast.Name] = field(default_factory=dict)
+    entries: list[tuple[str, ex.Expr]] = field(default_factory=list)
+    _known: dict[tuple, ex.Name] = field(default_factory=dict)
 
-    def push(self, expr: ast.Expr) -> ast.Name:
+    def push(self, expr: ex.Expr) -> ex.Name:
         key = _key(expr)
         known = self._known.get(key)
         if known is None:
-            known = ast.Name(f"{self.prefix}{len(self.entries)}")
+            known = ex.Name(f"{self.prefix}{len(self.entries)}")
             self.entries.append((known.id, expr))
             self._known[key] = known
         return known
 
-    def lower(self, expr: ast.Expr, env: Mapping[str, ast.Expr]) -> ast.Expr:
+    def lower(self, expr: ex.Expr, env: Mapping[str, ex.Expr]) -> ex.Expr:
         """`expr` (folded) as entries; returns what holds its value: an entry, one of the
         values in `env` (what each name of the model holds), or a number."""
-        if isinstance(expr, ast.Bool):
+        if isinstance(expr, ex.Bool):
             return _n(float(expr.value))
-        if isinstance(expr, ast.Number):
+        if isinstance(expr, ex.Number):
             return _n(expr.value)
-        if isinstance(expr, ast.Name):
+        if isinstance(expr, ex.Name):
             return env[expr.id]
-        if isinstance(expr, ast.Unary):
+        if isinstance(expr, ex.Unary):
             operand = self.lower(expr.operand, env)
-            return operand if expr.op == "+" else self.push(ast.Unary(expr.op, operand))
-        if isinstance(expr, ast.Binary):
-            return self.push(ast.Binary(expr.op, self.lower(expr.left, env),
+            return operand if expr.op == "+" else self.push(ex.Unary(expr.op, operand))
+        if isinstance(expr, ex.Binary):
+            return self.push(ex.Binary(expr.op, self.lower(expr.left, env),
                                         self.lower(expr.right, env)))
         args = tuple(self.lower(a, env) for a in expr.args)
         if expr.func == "clamp":  # as rt.clamp computes it
-            return self.push(ast.Call("min", (self.push(ast.Call("max", args[:2])), args[2])))
-        return self.push(ast.Call(expr.func, args))
+            return self.push(ex.Call("min", (self.push(ex.Call("max", args[:2])), args[2])))
+        return self.push(ex.Call(expr.func, args))
 
     def live(self, sources: Iterable[str]) -> set[str]:
         """The sources and the entries that a gradient can reach from them."""
         live = set(sources)
         for name, expr in self.entries:
-            if any(isinstance(o, ast.Name) and o.id in live for o in _differentiable(expr)):
+            if any(isinstance(o, ex.Name) and o.id in live for o in _differentiable(expr)):
                 live.add(name)
         return live
 
@@ -95,12 +95,12 @@ class Tape:
         needed = set(outputs)
         for name, expr in reversed(self.entries):
             if name in needed:
-                needed.update(o.id for o in _differentiable(expr) if isinstance(o, ast.Name))
+                needed.update(o.id for o in _differentiable(expr) if isinstance(o, ex.Name))
         return needed
 
-    def reverse(self, seeds: Mapping[str, list[ast.Expr]], wrt: Iterable[str],
+    def reverse(self, seeds: Mapping[str, list[ex.Expr]], wrt: Iterable[str],
                 live: set[str], weak: set[str] = frozenset()
-                ) -> tuple[list[tuple[str, ast.Expr, bool]], dict[str, ast.Expr]]:
+                ) -> tuple[list[tuple[str, ex.Expr, bool]], dict[str, ex.Expr]]:
         """The adjoints, given those of some values (`seeds`: name -> terms of its
         adjoint): statements (name, expr, accumulate) in order, `accumulate` meaning
         `name += expr`, and the adjoint of each of `wrt` (an input of the tape) as an
@@ -111,17 +111,17 @@ class Tape:
         An entry in `weak` passes nothing on while its adjoint is 0: autograd never
         visits a value that no gradient reaches, where the tape would multiply that 0 by
         an infinite derivative and make a NaN (see kernels.context)."""
-        terms: dict[str, list[ast.Expr]] = {k: list(v) for k, v in seeds.items() if k in live}
-        statements: list[tuple[str, ast.Expr, bool]] = []
+        terms: dict[str, list[ex.Expr]] = {k: list(v) for k, v in seeds.items() if k in live}
+        statements: list[tuple[str, ex.Expr, bool]] = []
 
-        def adjoint(name: str) -> ast.Expr | None:
+        def adjoint(name: str) -> ex.Expr | None:
             pending = terms.pop(name, [])
             if not pending:
                 return None
             target = f"d_{name}"
             statements.append((target, pending[0], False))
             statements.extend((target, term, True) for term in pending[1:])
-            return ast.Name(target)
+            return ex.Name(target)
 
         for name, expr in reversed(self.entries):
             if name not in live:
@@ -129,70 +129,70 @@ class Tape:
             d = adjoint(name)
             if d is None:
                 continue
-            for operand, term in _partials(expr, ast.Name(name), d):
-                if isinstance(operand, ast.Name) and operand.id in live:
+            for operand, term in _partials(expr, ex.Name(name), d):
+                if isinstance(operand, ex.Name) and operand.id in live:
                     terms.setdefault(operand.id, []).append(
                         _where(d, term, _n(0)) if name in weak else term)
         return statements, {name: adjoint(name) or _n(0) for name in wrt}
 
 
-def _key(expr: ast.Expr) -> tuple:
+def _key(expr: ex.Expr) -> tuple:
     """What makes two entries the same operation: numbers by their exact float (0.0 and
     -0.0 are equal in Python, not in what they do)."""
-    def operand(o: ast.Expr) -> tuple:
-        return ("name", o.id) if isinstance(o, ast.Name) else ("number", repr(float(o.value)))
+    def operand(o: ex.Expr) -> tuple:
+        return ("name", o.id) if isinstance(o, ex.Name) else ("number", repr(float(o.value)))
 
-    if isinstance(expr, ast.Unary):
+    if isinstance(expr, ex.Unary):
         return ("unary", expr.op, operand(expr.operand))
-    if isinstance(expr, ast.Binary):
+    if isinstance(expr, ex.Binary):
         return ("binary", expr.op, operand(expr.left), operand(expr.right))
     return ("call", expr.func, *(operand(a) for a in expr.args))
 
 
-def _differentiable(expr: ast.Expr) -> tuple[ast.Expr, ...]:
+def _differentiable(expr: ex.Expr) -> tuple[ex.Expr, ...]:
     """The operands of one entry that its value depends on differentiably."""
-    if isinstance(expr, ast.Unary):
+    if isinstance(expr, ex.Unary):
         return (expr.operand,) if expr.op == "-" else ()
-    if isinstance(expr, ast.Binary):
+    if isinstance(expr, ex.Binary):
         return (expr.left, expr.right) if expr.op in _ARITHMETIC else ()
-    if isinstance(expr, ast.Call):
+    if isinstance(expr, ex.Call):
         return tuple(expr.args[i] for i in _DIFFERENTIABLE_ARGS.get(expr.func, ()))
     return ()
 
 
 # ------------------------------------------------------------------ local derivatives
 # Small constructors that skip multiplying by one, so the common terms stay readable.
-def _mul(a: ast.Expr, b: ast.Expr) -> ast.Expr:
-    if isinstance(b, ast.Number) and b.value == 1:
+def _mul(a: ex.Expr, b: ex.Expr) -> ex.Expr:
+    if isinstance(b, ex.Number) and b.value == 1:
         return a
-    if isinstance(a, ast.Number) and a.value == 1:
+    if isinstance(a, ex.Number) and a.value == 1:
         return b
-    return ast.Binary("*", a, b)
+    return ex.Binary("*", a, b)
 
 
-def _neg(a: ast.Expr) -> ast.Expr:
-    return ast.Unary("-", a)
+def _neg(a: ex.Expr) -> ex.Expr:
+    return ex.Unary("-", a)
 
 
-def _where(condition: ast.Expr, a: ast.Expr, b: ast.Expr) -> ast.Expr:
-    return ast.Call("if", (condition, a, b))
+def _where(condition: ex.Expr, a: ex.Expr, b: ex.Expr) -> ex.Expr:
+    return ex.Call("if", (condition, a, b))
 
 
-def _cmp(op: str, a: ast.Expr, b: ast.Expr) -> ast.Expr:
-    return ast.Binary(op, a, b)
+def _cmp(op: str, a: ex.Expr, b: ex.Expr) -> ex.Expr:
+    return ex.Binary(op, a, b)
 
 
-def _partials(expr: ast.Expr, out: ast.Name, d: ast.Expr) -> list[tuple[ast.Expr, ast.Expr]]:
+def _partials(expr: ex.Expr, out: ex.Name, d: ex.Expr) -> list[tuple[ex.Expr, ex.Expr]]:
     """(operand, the adjoint `d` of `out = expr` times d out / d operand) for each operand
     a gradient reaches, in PyTorch's formulas."""
-    if isinstance(expr, ast.Unary):
+    if isinstance(expr, ex.Unary):
         return [(expr.operand, _neg(d))] if expr.op == "-" else []
-    if isinstance(expr, ast.Binary):
+    if isinstance(expr, ex.Binary):
         return _binary_partials(expr.op, expr.left, expr.right, out, d)
     return _call_partials(expr.func, expr.args, out, d)
 
 
-def _binary_partials(op, a, b, out, d) -> list[tuple[ast.Expr, ast.Expr]]:
+def _binary_partials(op, a, b, out, d) -> list[tuple[ex.Expr, ex.Expr]]:
     if op == "+":
         return [(a, d), (b, d)]
     if op == "-":
@@ -200,61 +200,61 @@ def _binary_partials(op, a, b, out, d) -> list[tuple[ast.Expr, ast.Expr]]:
     if op == "*":
         return [(a, _mul(d, b)), (b, _mul(d, a))]
     if op == "/":  # other: -grad * ((self / other) / other)
-        return [(a, ast.Binary("/", d, b)), (b, _mul(_neg(d), ast.Binary("/", out, b)))]
+        return [(a, ex.Binary("/", d, b)), (b, _mul(_neg(d), ex.Binary("/", out, b)))]
     if op == "**":
         return [(a, _mul(d, _pow_base(a, b))), (b, _mul(d, _pow_exponent(a, b, out)))]
     return []  # comparisons and logical operators: steps
 
 
-def _pow_base(a: ast.Expr, b: ast.Expr) -> ast.Expr:
+def _pow_base(a: ex.Expr, b: ex.Expr) -> ex.Expr:
     """d a^b / d a: b * a^(b - 1), and 0 where b is 0 (PyTorch's pow_backward_self)."""
-    if isinstance(b, ast.Number):
+    if isinstance(b, ex.Number):
         if b.value == 0:
             return _n(0)
-        lower = a if b.value - 1 == 1 else ast.Binary("**", a, _n(b.value - 1))
+        lower = a if b.value - 1 == 1 else ex.Binary("**", a, _n(b.value - 1))
         return _mul(b, lower)
     return _where(_cmp("==", b, _n(0)), _n(0),
-                  _mul(b, ast.Binary("**", a, ast.Binary("-", b, _n(1)))))
+                  _mul(b, ex.Binary("**", a, ex.Binary("-", b, _n(1)))))
 
 
-def _pow_exponent(a: ast.Expr, b: ast.Expr, out: ast.Name) -> ast.Expr:
+def _pow_exponent(a: ex.Expr, b: ex.Expr, out: ex.Name) -> ex.Expr:
     """d a^b / d b: a^b * log(a), and 0 where a is 0 and b >= 0 (pow_backward_exponent)."""
-    value = _mul(out, ast.Call("log", (a,)))
-    at_zero = ast.Binary("and", _cmp("==", a, _n(0)), _cmp(">=", b, _n(0)))
+    value = _mul(out, ex.Call("log", (a,)))
+    at_zero = ex.Binary("and", _cmp("==", a, _n(0)), _cmp(">=", b, _n(0)))
     return _where(at_zero, _n(0), value)
 
 
-def _call_partials(func, args, out, d) -> list[tuple[ast.Expr, ast.Expr]]:
+def _call_partials(func, args, out, d) -> list[tuple[ex.Expr, ex.Expr]]:
     a = args[0]
     one = _n(1)
     if func == "exp":
         return [(a, _mul(d, out))]
     if func == "log":
-        return [(a, ast.Binary("/", d, a))]
+        return [(a, ex.Binary("/", d, a))]
     if func == "sqrt":
-        return [(a, ast.Binary("/", d, _mul(_n(2), out)))]
+        return [(a, ex.Binary("/", d, _mul(_n(2), out)))]
     if func == "tanh":  # tanh_backward: grad * (1 - y * y)
-        return [(a, _mul(d, ast.Binary("-", one, _mul(out, out))))]
+        return [(a, _mul(d, ex.Binary("-", one, _mul(out, out))))]
     if func == "sigmoid":  # sigmoid_backward: grad * (1 - y) * y
-        return [(a, _mul(_mul(d, ast.Binary("-", one, out)), out))]
+        return [(a, _mul(_mul(d, ex.Binary("-", one, out)), out))]
     if func == "abs":  # grad * sgn(a)
-        sign = ast.Binary("-", _cmp(">", a, _n(0)), _cmp("<", a, _n(0)))
+        sign = ex.Binary("-", _cmp(">", a, _n(0)), _cmp("<", a, _n(0)))
         return [(a, _mul(d, sign))]
     if func in ("min", "max"):
         return _extremum_partials(func, args[0], args[1], d)
     if func == "if":
         return [(args[1], _where(args[0], d, _n(0))), (args[2], _where(args[0], _n(0), d))]
     if func == HEAVISIDE:
-        return [(a, _mul(d, ast.Call(SURROGATE_GRAD, (a,))))]
+        return [(a, _mul(d, ex.Call(SURROGATE_GRAD, (a,))))]
     if func == FIRED:  # a select, not a product: detached, not even a NaN gets through
-        return [(a, _where(ast.Name(RESET_ON), d, _n(0)))]
+        return [(a, _where(ex.Name(RESET_ON), d, _n(0)))]
     return []
 
 
-def _extremum_partials(func, a, b, d) -> list[tuple[ast.Expr, ast.Expr]]:
+def _extremum_partials(func, a, b, d) -> list[tuple[ex.Expr, ex.Expr]]:
     """torch.minimum / maximum: where(a == b, grad / 2, grad), then 0 on the side that
     lost (a > b for min's a, a < b for max's a)."""
-    half = _where(_cmp("==", a, b), ast.Binary("/", d, _n(2)), d)
+    half = _where(_cmp("==", a, b), ex.Binary("/", d, _n(2)), d)
     loses_a, loses_b = (">", "<") if func == "min" else ("<", ">")
     return [(a, _where(_cmp(loses_a, a, b), _n(0), half)),
             (b, _where(_cmp(loses_b, a, b), _n(0), half))]
@@ -269,11 +269,11 @@ class StepTape:
     tape: Tape
     states: tuple[str, ...]
     learnable: tuple[str, ...]
-    inputs: dict[str, ast.Name]        # model name ("x", a state, a param) -> tape input
-    charged: dict[str, ast.Expr]       # state -> its value after `charge`
-    h: ast.Expr | None                 # spike = Heaviside(h); None: fire is no comparison
-    spike: ast.Expr | None
-    after: dict[str, ast.Expr]         # state -> its value after the reset
+    inputs: dict[str, ex.Name]        # model name ("x", a state, a param) -> tape input
+    charged: dict[str, ex.Expr]       # state -> its value after `charge`
+    h: ex.Expr | None                 # spike = Heaviside(h); None: fire is no comparison
+    spike: ex.Expr | None
+    after: dict[str, ex.Expr]         # state -> its value after the reset
 
     def gradient_sources(self) -> set[str]:
         """The inputs whose gradient the step reports: x, the states, the parameters."""
@@ -308,8 +308,8 @@ class StepTape:
         return spike, outputs
 
 
-def _in(value: ast.Expr | None, live: set[str]) -> bool:
-    return isinstance(value, ast.Name) and value.id in live
+def _in(value: ex.Expr | None, live: set[str]) -> bool:
+    return isinstance(value, ex.Name) and value.id in live
 
 
 def step_tape(eq: Equations, states: Iterable[str], learnable: Iterable[str],
@@ -317,51 +317,51 @@ def step_tape(eq: Equations, states: Iterable[str], learnable: Iterable[str],
     """The whole step on one tape; `names` spells its inputs (model name -> tape name)."""
     tape = Tape()
     states, learnable = tuple(states), tuple(learnable)
-    inputs = {name: ast.Name(names[name]) for name in ("x", *states, *learnable)}
-    env: dict[str, ast.Expr] = dict(inputs)
+    inputs = {name: ex.Name(names[name]) for name in ("x", *states, *learnable)}
+    env: dict[str, ex.Expr] = dict(inputs)
     charge(tape, eq, env)
     charged = {s: env[s] for s in states}
     h = fire_argument(tape, eq, env)
-    spike = tape.push(ast.Call(HEAVISIDE, (h,))) if h is not None else None
+    spike = tape.push(ex.Call(HEAVISIDE, (h,))) if h is not None else None
     if spike is not None:
-        reset(tape, eq, env, tape.push(ast.Call(FIRED, (spike,))))
+        reset(tape, eq, env, tape.push(ex.Call(FIRED, (spike,))))
     return StepTape(tape, states, learnable, inputs, charged, h, spike,
                     {s: env[s] for s in states})
 
 
-def charge(tape: Tape, eq: Equations, env: dict[str, ast.Expr]) -> None:
+def charge(tape: Tape, eq: Equations, env: dict[str, ex.Expr]) -> None:
     """The charge assignments, in order: `env` then holds each state's charged value."""
     for assign in eq.charge:
         env[assign.target] = tape.lower(assign.value, env)
 
 
-def fire_argument(tape: Tape, eq: Equations, env: Mapping[str, ast.Expr]) -> ast.Expr | None:
+def fire_argument(tape: Tape, eq: Equations, env: Mapping[str, ex.Expr]) -> ex.Expr | None:
     difference = eq.fire_difference()
     return None if difference is None else tape.lower(difference, env)
 
 
-def reset(tape: Tape, eq: Equations, env: dict[str, ast.Expr], fired: ast.Expr) -> None:
+def reset(tape: Tape, eq: Equations, env: dict[str, ex.Expr], fired: ex.Expr) -> None:
     """The reset assignments where fired, in the forms every target prints (reset_form):
     `state * (1 - fired)`, `state - fired * c`, `state * (1 - fired) + value * fired`."""
     for assign in eq.reset:
         form, value = reset_form(assign)
         state = env[assign.target]
         if form == "subtract":
-            env[assign.target] = tape.push(ast.Binary(
-                "-", state, tape.push(ast.Binary("*", fired, tape.lower(value, env)))))
+            env[assign.target] = tape.push(ex.Binary(
+                "-", state, tape.push(ex.Binary("*", fired, tape.lower(value, env)))))
             continue
-        kept = tape.push(ast.Binary("*", state, tape.push(ast.Binary("-", _n(1.0), fired))))
+        kept = tape.push(ex.Binary("*", state, tape.push(ex.Binary("-", _n(1.0), fired))))
         if form == "zero":
             env[assign.target] = kept
             continue
-        new = tape.push(ast.Binary("*", tape.lower(value, env), fired))
-        env[assign.target] = tape.push(ast.Binary("+", kept, new))
+        new = tape.push(ex.Binary("*", tape.lower(value, env), fired))
+        env[assign.target] = tape.push(ex.Binary("+", kept, new))
 
 
-def value_of(expr: ast.Expr) -> ast.Expr:
+def value_of(expr: ex.Expr) -> ex.Expr:
     """An entry's value as an expression the printers know (the tape's own entries)."""
-    if isinstance(expr, ast.Call) and expr.func == HEAVISIDE:
-        return ast.Binary(">=", expr.args[0], _n(0))
-    if isinstance(expr, ast.Call) and expr.func == FIRED:
+    if isinstance(expr, ex.Call) and expr.func == HEAVISIDE:
+        return ex.Binary(">=", expr.args[0], _n(0))
+    if isinstance(expr, ex.Call) and expr.func == FIRED:
         return expr.args[0]
     return expr

@@ -17,20 +17,13 @@ import dataclasses
 
 import networkx as nx
 
-from snnc.check.neurons import fire_parts
-from snnc.check.values import (
-    FUNCTIONS,
-    Value,
-    binary_value,
-    bounded,
-    call_value,
-    quantity_value,
-)
+from snnc.check.values import FUNCTIONS, binary_value, bounded, call_value
 from snnc.errors import SnnError
-from snnc.frontend import ast
+from snnc.ir import expr as ex
 from snnc.ir.nodes import Equations, Population
+from snnc.ir.values import Value
 
-Literal = (ast.Number, ast.Bool)
+Literal = ex.LITERALS
 
 
 def fold_constants(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
@@ -48,74 +41,71 @@ def equations_of(pop: Population, dt_ms: float) -> Equations:
     env: dict[str, Value] = {**pop.params, "dt": dt_ms}
     model = pop.model
 
-    def f(expr: ast.Expr | None) -> ast.Expr | None:
-        return None if expr is None else fold(expr, env, dt_ms)
+    def f(expr: ex.Expr | None) -> ex.Expr | None:
+        return None if expr is None else fold(expr, env)
 
-    charge = tuple(ast.Assign(a.target, f(a.value), pos=a.pos) for a in model.charge or ())
-    reset = tuple(ast.Assign(a.target, f(a.value), pos=a.pos) for a in _reset_assigns(pop))
+    charge = tuple(ex.Assign(a.target, f(a.value), pos=a.pos) for a in model.charge)
+    reset = tuple(ex.Assign(a.target, f(a.value), pos=a.pos) for a in _reset_assigns(pop))
     return Equations(charge, f(model.fire), reset, f(model.kernel))
 
 
-def _reset_assigns(pop: Population) -> tuple[ast.Assign, ...]:
+def _reset_assigns(pop: Population) -> tuple[ex.Assign, ...]:
     """`reset hard|soft` spelt out as assignments to the fired state."""
     if pop.reset == "block":
-        return pop.model.reset.assigns
+        return pop.model.reset
     if pop.reset == "none":
         return ()
-    state, threshold = fire_parts(pop.model)
-    pos = pop.model.reset.pos if pop.model.reset else pop.pos
+    state, threshold = pop.model.threshold
+    pos = pop.pos
     if pop.reset == "hard":
-        return (ast.Assign(state, ast.Name("v_reset", pos=pos), pos=pos),)
-    return (ast.Assign(state, ast.Binary("-", ast.Name(state, pos=pos), threshold, pos=pos),
+        return (ex.Assign(state, ex.Name("v_reset", pos=pos), pos=pos),)
+    return (ex.Assign(state, ex.Binary("-", ex.Name(state, pos=pos), threshold, pos=pos),
                        pos=pos),)
 
 
-def fold(expr: ast.Expr, env: dict[str, Value], dt_ms: float) -> ast.Expr:
+def fold(expr: ex.Expr, env: dict[str, Value]) -> ex.Expr:
     """`expr` with names from `env` substituted and constant parts computed."""
-    if isinstance(expr, ast.Name):
+    if isinstance(expr, ex.Name):
         return _literal(env[expr.id], expr.pos) if expr.id in env else expr
-    if isinstance(expr, ast.Quantity):
-        return ast.Number(bounded(quantity_value(expr, dt_ms), expr.pos), pos=expr.pos)
-    if isinstance(expr, ast.Unary):
-        return _unary(expr.op, fold(expr.operand, env, dt_ms), expr.pos)
-    if isinstance(expr, ast.Binary):
-        return _binary(expr.op, fold(expr.left, env, dt_ms), fold(expr.right, env, dt_ms),
-                       expr.pos)
-    if isinstance(expr, ast.Call):
+    if isinstance(expr, ex.Unary):
+        return _unary(expr.op, fold(expr.operand, env), expr.pos)
+    if isinstance(expr, ex.Binary):
+        return _binary(expr.op, fold(expr.left, env), fold(expr.right, env), expr.pos)
+    if isinstance(expr, ex.Call):
         if expr.func == "if":
             # a known condition chooses a branch, and only that one is folded (as
             # check.values evaluates only the chosen branch)
-            condition = fold(expr.args[0], env, dt_ms)
+            condition = fold(expr.args[0], env)
             if isinstance(condition, Literal):
-                return fold(expr.args[1 if _value(condition) else 2], env, dt_ms)
-            return ast.Call("if", (condition, *(fold(a, env, dt_ms) for a in expr.args[1:])),
-                            pos=expr.pos)
-        return _call(expr.func, [fold(a, env, dt_ms) for a in expr.args], expr.pos)
+                return fold(expr.args[1 if _value(condition) else 2], env)
+            return ex.Call("if", (condition, *(fold(a, env) for a in expr.args[1:])),
+                           pos=expr.pos)
+        return _call(expr.func, [fold(a, env) for a in expr.args], expr.pos)
     return expr
 
 
-def _literal(value: Value, pos) -> ast.Expr:
+def _literal(value: Value, pos) -> ex.Expr:
     if isinstance(value, bool):
-        return ast.Bool(value, pos=pos)
-    return ast.Number(bounded(value, pos), pos=pos)
+        return ex.Bool(value, pos=pos)
+    return ex.Number(bounded(value, pos), pos=pos)
 
 
-def _value(expr: ast.Expr) -> float | bool:
+def _value(expr: ex.Expr) -> float | bool:
     return expr.value  # type: ignore[union-attr]
 
 
-def _unary(op: str, operand: ast.Expr, pos) -> ast.Expr:
+def _unary(op: str, operand: ex.Expr, pos) -> ex.Expr:
     if isinstance(operand, Literal):
         v = _value(operand)
         return _literal(not v if op == "not" else (-v if op == "-" else +v), pos)
-    return operand if op == "+" else ast.Unary(op, operand, pos=pos)
+    return operand if op == "+" else ex.Unary(op, operand, pos=pos)
 
 
-def _is(expr: ast.Expr, number: float) -> bool:
-    return isinstance(expr, ast.Number) and expr.value == number
+def _is(expr: ex.Expr, number: float) -> bool:
+    return isinstance(expr, ex.Number) and expr.value == number
 
 
-def _binary(op: str, left: ast.Expr, right: ast.Expr, pos) -> ast.Expr:
+def _binary(op: str, left: ex.Expr, right: ex.Expr, pos) -> ex.Expr:
     if isinstance(left, Literal) and isinstance(right, Literal):
         return _literal(binary_value(op, _value(left), _value(right), pos, right.pos), pos)
     if op == "/" and isinstance(right, Literal) and _value(right) == 0:
@@ -127,17 +117,17 @@ def _binary(op: str, left: ast.Expr, right: ast.Expr, pos) -> ast.Expr:
     if (op in ("+", "-") and _is(right, 0)) or (op in ("*", "/", "**") and _is(right, 1)):
         return left
     if op == "-" and _is(left, 0):
-        return ast.Unary("-", right, pos=pos)
-    if op in ("+", "-") and isinstance(right, ast.Number) and right.value < 0:
+        return ex.Unary("-", right, pos=pos)
+    if op in ("+", "-") and isinstance(right, ex.Number) and right.value < 0:
         # `v - -1` reads better as `v + 1`
         flipped = "-" if op == "+" else "+"
-        return ast.Binary(flipped, left, ast.Number(-right.value, pos=right.pos), pos=pos)
+        return ex.Binary(flipped, left, ex.Number(-right.value, pos=right.pos), pos=pos)
     if op == "*" and (_is(left, 0) or _is(right, 0)):
-        return ast.Number(0, pos=pos)
-    return ast.Binary(op, left, right, pos=pos)
+        return ex.Number(0, pos=pos)
+    return ex.Binary(op, left, right, pos=pos)
 
 
-def _call(func: str, args: list[ast.Expr], pos) -> ast.Expr:
+def _call(func: str, args: list[ex.Expr], pos) -> ex.Expr:
     if func in FUNCTIONS and all(isinstance(a, Literal) for a in args):
         return _literal(call_value(func, [_value(a) for a in args], pos), pos)
-    return ast.Call(func, tuple(args), pos=pos)
+    return ex.Call(func, tuple(args), pos=pos)

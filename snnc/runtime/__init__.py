@@ -3,7 +3,7 @@ import contextlib
 
 import torch
 
-from snnc.distributions import Normal, Uniform
+from snnc.ir.values import Normal, Uniform
 from snnc.runtime import encoders, readouts
 from snnc.runtime.factory import op
 from snnc.runtime.init import fill, init_weight

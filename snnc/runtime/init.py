@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from snnc.distributions import Normal, Uniform
+from snnc.ir.values import Normal, Uniform
 
 
 def fill(value: float | Uniform | Normal, shape: tuple[int, ...],

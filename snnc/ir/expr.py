@@ -1,0 +1,139 @@
+"""IR expressions: the update equations of neurons (and later synapses, rules and
+surrogates) as small frozen dataclasses that the printers write as PyTorch, C or .snn text.
+
+They are the AST's expressions after checking: units converted to steps and
+probabilities per step, calls without keywords. A node may remember where it was written
+(`pos`, for errors of later passes); positions never take part in equality, so equal
+equations compare and hash equal wherever they came from. Every node knows its `depth`
+(operators and calls nested in it, 0 for a leaf), bounded by the parser, so the recursive
+passes over expressions stay within Python's stack.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from snnc.errors import Pos
+
+NOWHERE = Pos("<builtin>", 0, 0)
+
+
+def _pos() -> Pos:
+    return field(default=NOWHERE, compare=False, repr=False, kw_only=True)
+
+
+def _depth() -> int:
+    # Derived from the children in __post_init__: never passed, compared or shown.
+    return field(default=0, init=False, compare=False, repr=False)
+
+
+def _set_depth(node, *children) -> None:
+    object.__setattr__(node, "depth", 1 + max((c.depth for c in children), default=0))
+
+
+@dataclass(frozen=True)
+class Number:
+    value: float | int
+    pos: Pos = _pos()
+    depth: ClassVar[int] = 0
+
+
+@dataclass(frozen=True)
+class Bool:
+    value: bool
+    pos: Pos = _pos()
+    depth: ClassVar[int] = 0
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    pos: Pos = _pos()
+    depth: ClassVar[int] = 0
+
+
+@dataclass(frozen=True)
+class Call:
+    """`f(a, b)`: one of the expression functions (snnc.check.values.FUNCTIONS) or one the
+    kernels define for themselves (kernels.tape)."""
+
+    func: str
+    args: tuple[Expr, ...] = ()
+    pos: Pos = _pos()
+    depth: int = _depth()
+
+    def __post_init__(self) -> None:
+        _set_depth(self, *self.args)
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # "-", "+", "not"
+    operand: Expr
+    pos: Pos = _pos()
+    depth: int = _depth()
+
+    def __post_init__(self) -> None:
+        _set_depth(self, self.operand)
+
+
+@dataclass(frozen=True)
+class Binary:
+    """Arithmetic, comparison and boolean operators alike."""
+
+    op: str  # + - * / ** > >= < <= == != and or
+    left: Expr
+    right: Expr
+    pos: Pos = _pos()
+    depth: int = _depth()
+
+    def __post_init__(self) -> None:
+        _set_depth(self, self.left, self.right)
+
+
+Expr = Number | Bool | Name | Call | Unary | Binary
+LITERALS = (Number, Bool)
+
+
+@dataclass(frozen=True)
+class Assign:
+    """`target = value`: one state's update."""
+
+    target: str
+    value: Expr
+    pos: Pos = _pos()
+
+
+def children(node: Expr) -> tuple[Expr, ...]:
+    if isinstance(node, Unary):
+        return (node.operand,)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Call):
+        return node.args
+    return ()
+
+
+def with_children(node: Expr, new: list[Expr] | tuple[Expr, ...]) -> Expr:
+    """`node` with other children, in the order `children` gives them."""
+    if isinstance(node, Unary):
+        return Unary(node.op, new[0], pos=node.pos)
+    if isinstance(node, Binary):
+        return Binary(node.op, new[0], new[1], pos=node.pos)
+    if isinstance(node, Call):
+        return Call(node.func, tuple(new), pos=node.pos)
+    return node
+
+
+def subexpressions(expr: Expr):
+    """Every node of an expression tree, parents first; iterative so depth is no limit."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(children(node)))
+
+
+def names(expr: Expr) -> set[str]:
+    """The names an expression reads."""
+    return {node.id for node in subexpressions(expr) if isinstance(node, Name)}
