@@ -3,17 +3,20 @@ within 1e-5, gradcheck in float64."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import net
 from snnc.compiler import compile as snnc_compile
+from snnc.compiler import generate
 from snnc.kernels.abi import KERNEL_ABI
-from snnc.runtime import fused
+from snnc.runtime import fused, native
 
 pytestmark = [pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                  reason="no C compiler on this machine"),
@@ -46,7 +49,7 @@ neuron AdaptiveLIF(tau = 2.0, tau_a = 5.0, beta = 0.3) {
 def kernels_on(tmp_path, monkeypatch):
     monkeypatch.setenv("SNNC_CACHE", str(tmp_path / "cache"))
     fused.load.cache_clear()
-    fused.library.cache_clear()
+    native.build.cache_clear()
     was_on = fused.enabled()
     fused.use_fused(True)
     yield
@@ -197,9 +200,19 @@ def test_kernels_are_cached_on_disk(tmp_path):
     source = module.populations["p"].kernel
     first = fused.load(source, "float")
     fused.load.cache_clear()
-    fused.library.cache_clear()
+    native.build.cache_clear()
     cached = list((tmp_path / "cache" / "kernels").glob("*.so"))
     assert first is not None and len(cached) == 1
     mtime = cached[0].stat().st_mtime_ns
     assert fused.load(source, "float") is not None
     assert cached[0].stat().st_mtime_ns == mtime  # loaded, not rebuilt
+
+
+def test_populations_of_one_model_share_one_kernel():
+    """samples/mnist_mlp.snn: its two LIF populations, of different sizes, are built and
+    loaded as one library (the kernels' source does not depend on the population)."""
+    ((_, source),) = generate(Path(__file__).parents[1] / "samples" / "mnist_mlp.snn")
+    kernels = re.findall(r'^(KERNEL_\w+) = r"""', source, re.MULTILINE)
+    users = dict(re.findall(r"rt\.Population\('(\w+)'.*?\bkernel=(\w+)", source, re.DOTALL))
+    assert len(kernels) == 1
+    assert users == {"hidden": kernels[0], "out": kernels[0]}

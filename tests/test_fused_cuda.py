@@ -11,7 +11,7 @@ import torch
 from test_fused import MODELS, B, N, T, population, run
 
 from snnc.kernels.abi import KERNEL_ABI
-from snnc.runtime import fused
+from snnc.runtime import fused, native
 
 needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="no nvcc on this machine")
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -28,6 +28,7 @@ EXPORTS = ("snnc_forward_cuda", "snnc_backward_cuda", "snnc_cuda_probe", "snnc_c
 def kernels_on(tmp_path, monkeypatch):
     monkeypatch.setenv("SNNC_CACHE", str(tmp_path / "cache"))
     fused.load_cuda.cache_clear()
+    native.build.cache_clear()
     was_on = fused.enabled()
     fused.use_fused(True, cuda=True)
     yield
@@ -37,8 +38,8 @@ def kernels_on(tmp_path, monkeypatch):
 def build(source: str, real: str):
     """The library as the runtime builds it for nvcc's default architecture (no GPU is
     needed to build one); the compiler's messages are in the cache's .failed file."""
-    return fused._build_and_open(shutil.which("nvcc"), source,
-                                 (*fused._CUDA_FLAGS, f"-DREAL={real}"), suffix="cu",
+    return native.build_and_open(shutil.which("nvcc"), source,
+                                 (*native.CUDA_FLAGS, f"-DREAL={real}"), suffix="cu",
                                  machine=lambda: "")
 
 

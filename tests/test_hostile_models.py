@@ -23,7 +23,7 @@ from snnc.kernels import context as kernel_context
 from snnc.kernels.cpu import kernel_source
 from snnc.kernels.cuda import cuda_source
 from snnc.printers import CPrinter, TorchPrinter, split_deep
-from snnc.runtime import fused
+from snnc.runtime import fused, native
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                               reason="no C compiler on this machine")
@@ -379,10 +379,10 @@ def test_the_cuda_kernels_of_an_odd_model_build(tmp_path):
     path = model_file(tmp_path, neuron(body))
     source = snnc_compile(path)().populations["p"].kernel_cuda
     assert source is not None and "const real e0" in source
-    lib = fused._build_and_open(shutil.which("nvcc"), source,
-                                (*fused._CUDA_FLAGS, "-DREAL=float"), suffix="cu",
+    lib = native.build_and_open(shutil.which("nvcc"), source,
+                                (*native.CUDA_FLAGS, "-DREAL=float"), suffix="cu",
                                 machine=lambda: "")
-    errors = "\n".join(f.read_text() for f in fused.cache_dir().rglob("*.failed"))
+    errors = "\n".join(f.read_text() for f in native.cache_dir().rglob("*.failed"))
     assert lib is not None, errors
 
 

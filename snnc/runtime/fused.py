@@ -1,5 +1,5 @@
-"""Running a population's fused kernels, C on the CPU and CUDA on NVIDIA GPUs: compile
-(once, cached on disk by the source's hash), then call them through ctypes from one
+"""Running a population's fused kernels, C on the CPU and CUDA on NVIDIA GPUs: built and
+loaded by snnc.runtime.native (once, cached on disk), then called through ctypes from one
 autograd Function that dispatches on the tensors' device.
 
 Used by default on the CPU; SNNC_FUSED=0 (or `use_fused(False)`) turns them off. On the
@@ -11,39 +11,37 @@ step: the same spikes, more slowly.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
 import warnings
-from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 
 import torch
 
 from snnc.kernels.abi import KERNEL_ABI
+from snnc.runtime import native
+from snnc.runtime.native import cache_dir as cache_dir  # where users find the kernels
 
 REAL = {torch.float32: "float", torch.float64: "double"}
 _enabled = os.environ.get("SNNC_FUSED", "1") != "0"
 # The CUDA kernels build and were checked against the reference step in an emulation on
 # the CPU, but have not yet run on a GPU: until they have, they are opt-in.
 _cuda_enabled = os.environ.get("SNNC_FUSED_CUDA") == "1"
-
-# -ffp-contract=off: no fused multiply-add, so the forward matches PyTorch op by op;
-# -fno-trapping-math lets comparisons become vector selects (the loops vectorise).
-_FLAGS = ("-O3", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off", "-shared",
-          "-fPIC")
-# Tried in order until one builds and loads: vector math from glibc, this CPU's ISA,
-# threads; the last is plain C that any compiler takes.
-_VARIANTS = (("-march=native", "-fopenmp", "-DSNNC_MVEC", "-lmvec"),
-             ("-march=native", "-fopenmp"), ("-fopenmp",), ())
-# nvcc: -fmad=false is -ffp-contract=off. This machine's GPUs first, then nvcc's default
-# architecture, which the driver compiles for the GPU at load time.
-_CUDA_FLAGS = ("-O3", "-fmad=false", "-shared", "-Xcompiler", "-fPIC")
-_CUDA_VARIANTS = (("-arch=native",), ())
 _REFERENCE_RUNS = "the reference PyTorch code runs instead (same results, slower)"
+
+# The kernels' C signatures (templates/kernels/cpu.c.j2 and cuda.cu.j2) as of KERNEL_ABI.
+_POINTER, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+_CPU_FUNCTIONS = {
+    "snnc_forward": (None, [_POINTER] * 5 + [_I64, _I64, _INT]),
+    "snnc_backward": (None, [_POINTER, _POINTER, _I64, _I64, *[_POINTER] * 7, _I64, _I64,
+                             _INT, _INT]),
+}
+_CUDA_FUNCTIONS = {
+    "snnc_forward_cuda": (_INT, [_POINTER] * 5 + [_I64, _I64, _POINTER]),
+    "snnc_backward_cuda": (_INT, [_POINTER, _POINTER, _I64, _I64, *[_POINTER] * 7, _I64,
+                                  _I64, _INT, _POINTER, _POINTER]),
+    "snnc_cuda_probe": (_INT, []),
+    "snnc_cuda_error": (ctypes.c_char_p, [_INT]),
+}
 
 
 def use_fused(on: bool = True, cuda: bool | None = None) -> None:
@@ -58,57 +56,38 @@ def enabled() -> bool:
     return _enabled
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("SNNC_CACHE") or Path.home() / ".cache" / "snnc"
-    return Path(root) / "kernels"
+@cache
+def load(source: str, real: str) -> native.Library | None:
+    """A population's C kernels, built once per source, type and machine, ready to call;
+    None (with one warning) where they are of another snnc version or do not build."""
+    if not _current(source):
+        return None
+    return _with_constants(native.load(source, language="c", functions=_CPU_FUNCTIONS,
+                                       flags=(f"-DREAL={real}",), what="the fused kernels",
+                                       fallback=_REFERENCE_RUNS))
 
 
 @cache
-def _host() -> str:
-    """What -march=native builds for: a cache shared by two kinds of CPU keeps both."""
-    try:
-        info = Path("/proc/cpuinfo").read_text().splitlines()
-        return "\n".join(sorted({line for line in info if line.startswith(("model name",
-                                                                           "flags"))}))
-    except OSError:
-        return f"{platform.machine()} {platform.processor()}"
+def load_cuda(source: str, real: str) -> native.Library | None:
+    """The CUDA kernels, built by nvcc once per source, type and set of GPUs; None (with
+    one warning) where nvcc is missing, no variant builds, or what it builds cannot run on
+    this GPU and driver."""
+    if not _current(source):
+        return None
+    return _with_constants(native.load(source, language="cuda", functions=_CUDA_FUNCTIONS,
+                                       flags=(f"-DREAL={real}",), check=_cuda_problem,
+                                       what="the fused CUDA kernels",
+                                       fallback=_REFERENCE_RUNS))
 
 
-@cache
-def _gpus() -> str:
-    """What -arch=native builds for, as _host() for the CPU."""
-    return "\n".join(f"{torch.cuda.get_device_name(i)} {torch.cuda.get_device_capability(i)}"
-                     for i in range(torch.cuda.device_count()))
-
-
-def _compiler() -> str | None:
-    return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
-
-
-def _nvcc() -> str | None:
-    cuda_home = os.environ.get("CUDA_HOME") or "/usr/local/cuda"
-    return shutil.which(os.environ.get("NVCC", "nvcc")) or shutil.which(f"{cuda_home}/bin/nvcc")
-
-
-@cache
-def load(source: str, real: str) -> ctypes.CDLL | None:
-    """A population's compiled kernels (see `library`), ready to call."""
-    lib = library(source, real) if _current(source) else None
+def _with_constants(lib: native.Library | None) -> native.Library | None:
+    """The kernels with what they say of themselves, read once when they are loaded:
+    whether a gradient can reach the spikes, and whether it can reach any output (the
+    final states too), as the reference step's outputs require grad or not."""
     if lib is not None:
-        _read_constants(lib)
-        pointer, i64 = ctypes.c_void_p, ctypes.c_int64
-        lib.snnc_forward.argtypes = [pointer] * 5 + [i64, i64, ctypes.c_int]
-        lib.snnc_backward.argtypes = [pointer, pointer, i64, i64, *[pointer] * 7, i64, i64,
-                                      ctypes.c_int, ctypes.c_int]
+        lib.spike_sources = ctypes.c_int.in_dll(lib.handle, "snnc_spike_sources").value
+        lib.any_sources = ctypes.c_int.in_dll(lib.handle, "snnc_any_sources").value
     return lib
-
-
-def _read_constants(lib: ctypes.CDLL) -> None:
-    """What the kernels say of themselves, read once when they are loaded: whether a
-    gradient can reach the spikes, and whether it can reach any output (the final states
-    too), as the reference step's outputs require grad or not."""
-    lib.spike_sources = ctypes.c_int.in_dll(lib, "snnc_spike_sources").value
-    lib.any_sources = ctypes.c_int.in_dll(lib, "snnc_any_sources").value
 
 
 def _current(source: str) -> bool:
@@ -121,88 +100,15 @@ def _current(source: str) -> bool:
     return False
 
 
-@cache
-def library(source: str, real: str) -> ctypes.CDLL | None:
-    """C source built once per source, type and machine, then loaded from the disk cache;
-    None (with one warning) where no variant builds."""
-    compiler = _compiler()
-    if compiler is None:
-        warnings.warn(f"snnc: no C compiler found (set CC); the fused kernels are off and "
-                      f"{_REFERENCE_RUNS}", stacklevel=4)
-        return None
-    for variant in _VARIANTS:
-        lib = _build_and_open(compiler, source, (*_FLAGS, *variant, f"-DREAL={real}"))
-        if lib is not None:
-            return lib
-    warnings.warn(f"snnc: {compiler} could not build the fused kernels; {_REFERENCE_RUNS}",
-                  stacklevel=4)
-    return None
+def _cuda_problem(handle: ctypes.CDLL) -> str | None:
+    """Why CUDA kernels that loaded cannot run on this GPU and driver; None when they can."""
+    lib = native.Library(handle, _CUDA_FUNCTIONS)
+    error = lib.snnc_cuda_probe()
+    return _cuda_error(lib, error) if error else None
 
 
-@cache
-def load_cuda(source: str, real: str) -> ctypes.CDLL | None:
-    """The CUDA kernels, built by nvcc once per source, type and set of GPUs, then loaded
-    from the disk cache; None (with one warning) where nvcc is missing, no variant builds,
-    or what it builds cannot run on this GPU and driver."""
-    if not _current(source):
-        return None
-    nvcc = _nvcc()
-    if nvcc is None:
-        warnings.warn(f"snnc: no CUDA compiler found (set NVCC or CUDA_HOME); the fused "
-                      f"kernels are off on the GPU and {_REFERENCE_RUNS}", stacklevel=3)
-        return None
-    problem = f"{nvcc} could not build the fused CUDA kernels"
-    for variant in _CUDA_VARIANTS:
-        lib = _build_and_open(nvcc, source, (*_CUDA_FLAGS, *variant, f"-DREAL={real}"),
-                              suffix="cu", machine=_gpus)
-        if lib is None:
-            continue
-        lib.snnc_cuda_error.restype = ctypes.c_char_p
-        error = lib.snnc_cuda_probe()  # not cached on disk: a new driver may fix it
-        if error == 0:
-            _read_constants(lib)
-            pointer, i64 = ctypes.c_void_p, ctypes.c_int64
-            lib.snnc_forward_cuda.argtypes = [pointer] * 5 + [i64, i64, pointer]
-            lib.snnc_backward_cuda.argtypes = [pointer, pointer, i64, i64, *[pointer] * 7, i64,
-                                               i64, ctypes.c_int, pointer, pointer]
-            return lib
-        problem = f"the fused CUDA kernels cannot run here ({_cuda_error(lib, error)})"
-    warnings.warn(f"snnc: {problem}; {_REFERENCE_RUNS}", stacklevel=3)
-    return None
-
-
-def _cuda_error(lib: ctypes.CDLL, error: int) -> str:
+def _cuda_error(lib: native.Library, error: int) -> str:
     return lib.snnc_cuda_error(error).decode()
-
-
-def _build_and_open(compiler: str, source: str, flags: tuple[str, ...], suffix: str = "c",
-                    machine: Callable[[], str] = _host) -> ctypes.CDLL | None:
-    key = "\n".join((compiler, *flags, machine(), source))
-    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-    folder = cache_dir()
-    library, failed = folder / f"{digest}.so", folder / f"{digest}.failed"
-    if failed.exists():
-        return None
-    if not library.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        # Files of this process's own until the library is complete: ranks of one training
-        # job build the same kernels at once, and must not read each other's half-files.
-        mine = f"{digest}.{os.getpid()}"
-        source_file = folder / f"{mine}.{suffix}"  # nvcc tells CUDA from C by the suffix
-        source_file.write_text(source)
-        partial = folder / f"{mine}.so"
-        built = subprocess.run([compiler, *flags, "-o", str(partial), str(source_file), "-lm"],
-                               capture_output=True, text=True)
-        if built.returncode != 0:
-            failed.write_text(built.stderr)  # the next process skips this variant at once
-            return None
-        os.replace(source_file, folder / f"{digest}.{suffix}")  # kept beside it, to read
-        os.replace(partial, library)  # atomic: a concurrent build never sees half a file
-    try:
-        return ctypes.CDLL(str(library))
-    except OSError as error:  # e.g. a vector math function this libmvec lacks
-        failed.write_text(str(error))
-        return None
 
 
 def ptr(t: torch.Tensor) -> ctypes.c_void_p:
@@ -210,7 +116,7 @@ def ptr(t: torch.Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(t.data_ptr())
 
 
-def _call(lib: ctypes.CDLL, kernel: str, x: torch.Tensor, *args) -> None:
+def _call(lib: native.Library, kernel: str, x: torch.Tensor, *args) -> None:
     """The kernel on x's device: the C function, or the CUDA launcher on PyTorch's current
     stream (so the kernel is ordered with the work around it, as PyTorch's own are)."""
     if x.device.type == "cpu":
@@ -288,7 +194,7 @@ def _feedback_grad(partial: torch.Tensor | None, numel: int) -> torch.Tensor | N
 _LOADERS = {"cpu": load, "cuda": load_cuda}
 
 
-def _gradients(lib: ctypes.CDLL, x: torch.Tensor, params: list[torch.Tensor],
+def _gradients(lib: native.Library, x: torch.Tensor, params: list[torch.Tensor],
                fed: torch.Tensor, steps: int) -> tuple[bool, bool]:
     """Whether the spikes, and any output, require grad: as for the reference step, where
     a tensor that requires grad reaches them (lib.*_sources). The ILC feedback acts

@@ -15,24 +15,27 @@ import torch
 from torch import nn
 
 from snnc.resources import data_dir
-from snnc.runtime import fused
+from snnc.runtime import fused, native
 from snnc.runtime.fused import ptr
 
 # Above this fraction of nonzeros the blocked GEMM is faster than visiting them one by one.
 DENSITY_LIMIT = 0.25
 
+_POINTER, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+_FUNCTIONS = {  # templates/kernels/spike_dense.c
+    "spike_dense_rows": (_I64, [_POINTER, _I64, _I64, _I64, _POINTER, _POINTER, _POINTER,
+                                _INT]),
+    "spike_dense_columns": (None, [_POINTER] * 3 + [_I64, _I64] + [_POINTER] * 3),
+    "spike_dense_gather": (None, [_POINTER] * 5 + [_I64, _I64, _INT]),
+}
+
 
 @cache
-def _library(dtype: torch.dtype) -> ctypes.CDLL | None:
+def _library(dtype: torch.dtype) -> native.Library | None:
     source = (data_dir("templates") / "kernels" / "spike_dense.c").read_text()
-    lib = fused.library(source, fused.REAL[dtype])
-    if lib is not None:
-        pointer, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-        lib.spike_dense_rows.argtypes = [pointer, i64, i64, i64, pointer, pointer, pointer, i32]
-        lib.spike_dense_rows.restype = i64
-        lib.spike_dense_columns.argtypes = [pointer] * 3 + [i64, i64] + [pointer] * 3
-        lib.spike_dense_gather.argtypes = [pointer] * 5 + [i64, i64, i32]
-    return lib
+    return native.load(source, functions=_FUNCTIONS, flags=(f"-DREAL={fused.REAL[dtype]}",),
+                       what="the sparse-input kernels of dense",
+                       fallback="nn.Linear runs instead (same results, slower)")
 
 
 class _Nonzeros:
