@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 
 from snnc.ir import expr as ex
+from snnc.registry import FUNCTIONS
 
 # Binding strength, loosest first; a child that binds more loosely gets parentheses.
 _PRECEDENCE = {"or": 1, "and": 2, "not": 3, ">": 4, ">=": 4, "<": 4, "<=": 4, "==": 4,
@@ -101,14 +102,6 @@ def split_deep(expr: ex.Expr, fresh: Callable[[], str], limit: int = SPLIT_DEPTH
     return parts, root
 
 
-# How the language's functions read in generated PyTorch code (`rt` is snnc.runtime).
-TORCH_FUNCTIONS = {
-    "exp": "torch.exp", "log": "torch.log", "sqrt": "torch.sqrt", "tanh": "torch.tanh",
-    "sigmoid": "torch.sigmoid", "abs": "torch.abs", "min": "rt.minimum", "max": "rt.maximum",
-    "clamp": "rt.clamp", "if": "rt.where",
-}
-
-
 class _CodePrinter(SnnPrinter):
     """A printer for generated code: names go through `rename`."""
 
@@ -138,7 +131,7 @@ class TorchPrinter(_CodePrinter):
         return repr(value)
 
     def call(self, func: str, args: list[str]) -> str:
-        return f"{TORCH_FUNCTIONS[func]}({', '.join(args)})"
+        return FUNCTIONS[func].torch.format(*args)  # `rt` is snnc.runtime
 
     def unary(self, expr: ex.Unary) -> tuple[str, int]:
         if expr.op == "not":
@@ -158,12 +151,8 @@ class TorchPrinter(_CodePrinter):
 _NON_FINITE_PYTHON = {"inf": "1e309", "-inf": "(-1e309)", "nan": "(1e309 - 1e309)"}
 _NON_FINITE_C = {"inf": "((real)INFINITY)", "-inf": "(-(real)INFINITY)", "nan": "((real)NAN)"}
 
-# How the language's functions read in generated C (tgmath.h makes them type-generic).
-# min and max are torch.minimum/maximum (templates/kernels/step.h.j2): NaN wherever an
-# argument is NaN, where C's fmin and fmax drop it.
-# surrogate_grad is the kernels' own (the backward's derivative of the spike, kernels.tape).
-C_FUNCTIONS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "abs": "fabs",
-               "min": "snnc_min", "max": "snnc_max", "surrogate_grad": "surrogate_grad"}
+# The kernels' own function: the backward's derivative of the spike (kernels.tape).
+SURROGATE_GRAD = "surrogate_grad"
 # `a ** c` for the exponents PyTorch computes without pow() (ATen's PowKernel), spelt the
 # same way so that the kernels' results are PyTorch's bit for bit (step.h.j2 defines them).
 _C_POWERS = {2.0: "snnc_square", 3.0: "snnc_cube", -1.0: "snnc_reciprocal",
@@ -183,13 +172,9 @@ class CPrinter(_CodePrinter):
         return f"(real){value!r}"
 
     def call(self, func: str, args: list[str]) -> str:
-        if func == "sigmoid":
-            return f"((real)1 / ((real)1 + exp(-({args[0]}))))"
-        if func == "clamp":
-            return f"snnc_min(snnc_max({args[0]}, {args[1]}), {args[2]})"
-        if func == "if":
-            return f"(({args[0]}) != 0 ? ({args[1]}) : ({args[2]}))"
-        return f"{C_FUNCTIONS[func]}({', '.join(args)})"
+        if func == SURROGATE_GRAD:
+            return f"{SURROGATE_GRAD}({args[0]})"
+        return FUNCTIONS[func].c.format(*args)  # tgmath.h makes them type-generic
 
     def unary(self, expr: ex.Unary) -> tuple[str, int]:
         if expr.op == "not":

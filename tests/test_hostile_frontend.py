@@ -19,7 +19,7 @@ import torch
 from conftest import net
 from snnc import cli
 from snnc.check import shapes
-from snnc.check.signatures import OPS, bind
+from snnc.check.signatures import bind
 from snnc.check.values import Evaluator
 from snnc.compiler import frontend
 from snnc.errors import SnnError
@@ -35,6 +35,7 @@ from snnc.limits import (
     MAX_SEED,
     MAX_STEPS,
 )
+from snnc.registry import OPS
 from snnc.runtime.factory import op as build_op
 from snnc.runtime.layers import StepAware
 from snnc.runtime.synapses import Filter
@@ -505,7 +506,7 @@ SHAPES = [s for rank in range(1, 4) for s in itertools.product((1, 2, 3), repeat
 def test_every_shape_an_op_accepts_the_runtime_builds_and_runs(text):
     call = parse_text(net(f"connect a -> b : {text}")).networks[0].body[0].ops[0]
     params = bind(call, OPS[call.func], Evaluator(1.0))
-    sizing = 0 if call.func in shapes.SIZING_OPS and params.get("out") is None else None
+    sizing = 0 if OPS[call.func].sizing and params.get("out") is None else None
     accepted = 0
     for shape in SHAPES:
         try:

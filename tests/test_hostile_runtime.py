@@ -296,7 +296,7 @@ def test_the_estimate_is_near_what_net_and_one_forward_allocate(tmp_path):
 
 def test_the_budget_knows_every_synapse_and_op_with_parameters():
     from snnc.check import budget
-    from snnc.check.signatures import OPS, SYNAPSES
+    from snnc.registry import OPS, SYNAPSES
     assert set(budget._SYNAPSE_SAVED) == set(SYNAPSES)
     assert budget.PARAMETERIZED_OPS <= set(OPS)
 

@@ -13,17 +13,7 @@ import networkx as nx
 from snnc.check import neurons, shapes
 from snnc.check.models import model_of
 from snnc.check.neurons import backends_of
-from snnc.check.signatures import (
-    ENCODERS,
-    OPS,
-    READOUTS,
-    RULES,
-    SETTINGS,
-    SYNAPSES,
-    bind,
-    convert,
-    resolve,
-)
+from snnc.check.signatures import bind, convert, resolve
 from snnc.check.values import TIME, Evaluator
 from snnc.errors import SnnError, unknown
 from snnc.frontend import ast
@@ -42,6 +32,7 @@ from snnc.ir.nodes import (
 )
 from snnc.ir.values import Spec, Uniform
 from snnc.limits import MAX_CONNECTIONS, MAX_DELAY, MAX_ELEMENTS, MAX_POPULATIONS, MAX_RANK
+from snnc.registry import ENCODERS, OPS, READOUTS, RULES, SETTINGS, SYNAPSES
 
 
 def check_network(net: ast.NetworkDef, models: Mapping[str, ast.NeuronDef], file: str) -> Network:
@@ -192,14 +183,11 @@ def _encoder_shape(kind: str, params: dict, source: Shape | None,
                    decl: ast.EncoderDecl) -> Shape | None:
     if source is None:
         return None
-    if kind == "gaussian_tuning":
-        return (*source, params["m"])
-    if kind == "periodic":
-        if len(source) < 2:
-            raise SnnError("periodic() replays an input of shape [T, *], which needs two "
-                           f"axes or more; it has {shapes.fmt(source)}", decl.encoder.pos)
-        return source[1:]
-    return source
+    if kind == "periodic" and len(source) < 2:
+        raise SnnError("periodic() replays an input of shape [T, *], which needs two "
+                       f"axes or more; it has {shapes.fmt(source)}", decl.encoder.pos)
+    rule = ENCODERS[kind].shape
+    return rule(source, params) if rule else source
 
 
 def _population(decl: ast.PopulationDecl, ev: Evaluator, models: Mapping[str, ast.NeuronDef],
@@ -337,7 +325,7 @@ def _readout(net: ast.NetworkDef, ev: Evaluator, nodes: Mapping[str, object]) ->
         raise unknown("population", decl.target, candidates, decl.pos)
     sig = resolve(READOUTS, decl.kind, "readout")
     spec = Spec(sig.name, bind(decl.kind, sig, ev))
-    if sig.name in ("v", "v_max") and "v" not in _recordable(node):
+    if sig.needs_v and "v" not in _recordable(node):
         raise SnnError(f"readout {sig.name} needs a state 'v', which {node.model.name} lacks",
                        decl.kind.pos)
     out = node.shape

@@ -4,12 +4,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from snnc.check import values
-from snnc.check.signatures import POPULATION_COMMON, Param, Signature, convert, unknown_param
-from snnc.check.values import FUNCTIONS, Evaluator, check_kind, describe, quantity_kind
+from snnc.check.signatures import convert, unknown_param
+from snnc.check.values import Evaluator, check_kind, describe, quantity_kind
 from snnc.errors import SnnError, unknown
 from snnc.frontend import ast
 from snnc.ir.nodes import Model
 from snnc.ir.values import Normal, Spec, Symbol, Uniform, Value
+from snnc.registry import POPULATION_COMMON, PUBLIC, Param, Signature
 
 # Names every neuron body can read: the input current, the step, and (kernels) time.
 INPUT, DT, TIME = "x", "dt", "t"
@@ -125,9 +126,9 @@ def _check_names(expr: ast.Expr | None, known: set[str], defn: ast.NeuronDef, wh
 def _check_function(call: ast.Call, distributions: bool) -> None:
     if distributions and call.func in ("uniform", "normal"):
         return
-    if call.func not in FUNCTIONS:
-        raise unknown("function", call.func, FUNCTIONS, call.pos)
-    arity, _ = FUNCTIONS[call.func]
+    if call.func not in PUBLIC:
+        raise unknown("function", call.func, PUBLIC, call.pos)
+    arity = PUBLIC[call.func].arity
     if call.kwargs or len(call.args) != arity:
         raise SnnError(f"{call.func}() takes {arity} argument{'s' if arity > 1 else ''}, "
                        f"got {len(call.args) + len(call.kwargs)}", call.pos)

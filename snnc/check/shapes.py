@@ -1,107 +1,25 @@
-"""Shape inference through a connection's op pipeline.
+"""Shape inference through a connection's op pipeline, by each op's shape rule
+(snnc.registry.ops).
 
 Ops that set a size (dense, sparse, conv1d, conv2d, axat) take it from `out`
 when given; otherwise the last of them in the pipeline takes it from the
 target population's shape, seen back through the ops that follow it.
 
-Each rule accepts exactly the inputs snnc/runtime/factory.py can build and run,
-and every shape a pipeline makes holds at most MAX_ELEMENTS per sample.
+Every shape a pipeline makes holds at most MAX_ELEMENTS per sample.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from snnc.errors import Pos, SnnError
 from snnc.ir.nodes import Shape
 from snnc.ir.values import Value
 from snnc.limits import MAX_ELEMENTS
-
-SIZING_OPS = ("dense", "sparse", "conv1d", "conv2d", "axat")
+from snnc.registry.ops import OPS, ShapeError
 
 
 def fmt(shape: Shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
-class ShapeError(Exception):
-    """Raised by one op's rule; the pipeline turns it into an SnnError naming both shapes."""
-
-
-def _need_rank(shape: Shape, ranks: tuple[int, ...], layout: str) -> None:
-    if len(shape) not in ranks:
-        raise ShapeError(f"expects {layout} input")
-
-
-def _window(size: int, k: int, stride: int, pad: int) -> int:
-    out = (size + 2 * pad - k) // stride + 1
-    if out < 1:
-        raise ShapeError(f"kernel {k} does not fit an axis of size {size} (padding {pad})")
-    return out
-
-
-def _dense(s: Shape, p: dict, out: int) -> Shape:
-    return (*s[:-1], out)
-
-
-def _conv(rank: int) -> Callable[[Shape, dict, int], Shape]:
-    def rule(s: Shape, p: dict, out: int) -> Shape:
-        _need_rank(s, (rank + 1,), "[C, L]" if rank == 1 else "[C, H, W]")
-        return (out, *(_window(d, p["k"], p["stride"], p["pad"]) for d in s[1:]))
-    return rule
-
-
-def _pool(s: Shape, p: dict, out: int) -> Shape:
-    _need_rank(s, (2, 3), "[C, L] or [C, H, W]")
-    return (s[0], *(_window(d, p["k"], p["k"], 0) for d in s[1:]))
-
-
-def _same(s: Shape, p: dict, out: int) -> Shape:
-    return s
-
-
-def _batchnorm(s: Shape, p: dict, out: int) -> Shape:
-    # The runtime has BatchNorm1d ([N, C] and [N, C, L]) and BatchNorm2d ([N, C, H, W]).
-    _need_rank(s, (1, 2, 3), "[C], [C, L] or [C, H, W]")
-    return s
-
-
-def _flatten(s: Shape, p: dict, out: int) -> Shape:
-    return (math.prod(s),)
-
-
-def _channel_maxpool(s: Shape, p: dict, out: int) -> Shape:
-    _need_rank(s, (2, 3), "[C, L] or [C, H, W]")
-    return (_window(s[0], p["k"], p["k"], 0), *s[1:])
-
-
-def _dct(s: Shape, p: dict, out: int) -> Shape:
-    if len(s) < 2 or s[-1] % p["k"] or s[-2] % p["k"]:
-        raise ShapeError(f"needs its last two axes divisible by k = {p['k']}")
-    # It multiplies by an [n, n] DCT matrix for each of the two axes.
-    if max(s[-2:]) ** 2 > MAX_ELEMENTS:
-        raise ShapeError(f"would build a {max(s[-2:])}×{max(s[-2:])} matrix (at most "
-                         f"{MAX_ELEMENTS} elements)")
-    return s
-
-
-def _axat(s: Shape, p: dict, out: int) -> Shape:
-    if len(s) < 2 or s[-1] != s[-2]:
-        raise ShapeError("expects square matrices in its last two axes [*, n, n]")
-    return (*s[:-2], out, out)
-
-
-RULES: dict[str, Callable[[Shape, dict, int], Shape]] = {
-    "dense": _dense, "sparse": _dense, "one_to_one": _same,
-    "conv1d": _conv(1), "conv2d": _conv(2), "maxpool": _pool, "avgpool": _pool,
-    "flatten": _flatten, "batchnorm": _batchnorm, "dropout": _same, "scale": _same,
-    "noise": _same, "channel_maxpool": _channel_maxpool, "dct": _dct, "axat": _axat,
-}
-
-
-def _size_axis(kind: str) -> int:
-    """Which axis a sizing op sets: channels for convolutions, features otherwise."""
-    return 0 if kind in ("conv1d", "conv2d") else -1
 
 
 def infer_pipeline(ops: list[tuple[str, dict[str, Value], Pos]], src: str, src_shape: Shape,
@@ -114,7 +32,7 @@ def infer_pipeline(ops: list[tuple[str, dict[str, Value], Pos]], src: str, src_s
                            "add ops, e.g. `: flatten | dense`")
         return [src_shape]
     last_sizing = max((i for i, (kind, params, _) in enumerate(ops)
-                       if kind in SIZING_OPS and params.get("out") is None), default=None)
+                       if OPS[kind].sizing and params.get("out") is None), default=None)
     out_size = 1
     if last_sizing is not None:
         out_size = _size_from_target(ops, last_sizing, src_shape, dst_shape)
@@ -132,7 +50,7 @@ def _run(ops, src_shape: Shape, src: str, last_sizing: int | None, out_size: int
     shapes = [src_shape]
     for i, (kind, params, pos) in enumerate(ops):
         size = params.get("out")
-        if size is None and kind in SIZING_OPS:
+        if size is None and OPS[kind].sizing:
             if i != last_sizing:
                 raise SnnError(f"cannot infer the output size of `{kind}` in '{conn}': only "
                                "the last sizing op takes its size from the target", pos,
@@ -140,7 +58,7 @@ def _run(ops, src_shape: Shape, src: str, last_sizing: int | None, out_size: int
             size = out_size
         before = shapes[-1]
         try:
-            shapes.append(RULES[kind](before, params, size))
+            shapes.append(OPS[kind].shape(before, params, size))
         except ShapeError as exc:
             came_from = f"'{src}'" if i == 0 else f"`{ops[i - 1][0]}`"
             raise SnnError(f"`{kind}` {exc}, but gets {fmt(before)} from {came_from} "
@@ -167,7 +85,7 @@ def _size_from_target(ops, at: int, src_shape: Shape, dst_shape: Shape) -> int:
         except SnnError:
             return max(1, dst_shape[0])
         return max(1, math.prod(dst_shape) // max(1, math.prod(unit)))
-    axis = _size_axis(kind)
+    axis = OPS[kind].size_axis
     size = dst_shape[axis]
     for later, params, _ in ops[at + 1:]:
         if later == "channel_maxpool" and axis == 0:

@@ -19,28 +19,12 @@ from snnc.errors import Pos, SnnError, unknown
 from snnc.frontend import ast
 from snnc.ir.values import Normal, Symbol, Uniform, Value
 from snnc.limits import MAX_MAGNITUDE
+from snnc.registry.functions import FUNCTIONS, PUBLIC
 
 TIME_UNITS_MS = {"s": 1000.0, "ms": 1.0, "us": 1e-3}
 RATE_UNITS_HZ = {"Hz": 1.0, "kHz": 1000.0}
 TIME, RATE = "time", "rate"  # the kinds of quantity a value may be expected to be
 
-
-
-# Functions allowed in expressions, with their arity and build-time meaning.
-FUNCTIONS: dict[str, tuple[int, Callable[..., float]]] = {
-    "exp": (1, math.exp),
-    "log": (1, math.log),
-    "sqrt": (1, math.sqrt),
-    "tanh": (1, math.tanh),
-    # the form that cannot overflow on either side (sigmoid(-1000) is 0, as in PyTorch)
-    "sigmoid": (1, lambda v: 1.0 / (1.0 + math.exp(-v)) if v >= 0
-                else math.exp(v) / (1.0 + math.exp(v))),
-    "abs": (1, abs),
-    "min": (2, min),
-    "max": (2, max),
-    "clamp": (3, lambda v, lo, hi: min(max(v, lo), hi)),
-    "if": (3, lambda c, a, b: a if c else b),
-}
 
 # Python ints grow without bound, PyTorch takes only those that fit an int64: a whole
 # result beyond it becomes a float (the constant folder computes with these too).
@@ -167,9 +151,9 @@ class Evaluator:
     def _call(self, expr: ast.Call) -> Value:
         if expr.func in ("uniform", "normal"):
             return self._distribution(expr)
-        if expr.func not in FUNCTIONS:
-            raise unknown("function", expr.func, list(FUNCTIONS) + ["uniform", "normal"], expr.pos)
-        arity, _ = FUNCTIONS[expr.func]
+        if expr.func not in PUBLIC:
+            raise unknown("function", expr.func, list(PUBLIC) + ["uniform", "normal"], expr.pos)
+        arity = PUBLIC[expr.func].arity
         if expr.kwargs or len(expr.args) != arity:
             raise SnnError(f"{expr.func}() takes {arity} argument{'s' if arity > 1 else ''}",
                            expr.pos)
@@ -217,7 +201,7 @@ def binary_value(op: str, left: float | bool, right: float | bool, pos: Pos,
 def call_value(func: str, args: list[float | bool], pos: Pos) -> Value:
     """A function of the language on known numbers, or the SnnError where it is undefined."""
     try:
-        return bounded(FUNCTIONS[func][1](*args), pos)
+        return bounded(FUNCTIONS[func].value(*args), pos)
     except (ValueError, OverflowError, ZeroDivisionError):
         raise SnnError(f"{func}() is undefined for {', '.join(map(_show, args))}",
                        pos) from None

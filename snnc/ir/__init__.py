@@ -1,4 +1,2 @@
-"""The graph IR and its node dataclasses."""
-from snnc.ir.graph import connections, populations, to_graph
-
-__all__ = ["to_graph", "populations", "connections"]
+"""The IR: checked values (values.py), expressions (expr.py), the node dataclasses
+(nodes.py) and the graph that holds them (graph.py). It imports no other stage."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from snnc.errors import Pos
 from snnc.ir import expr as ex
 from snnc.ir.values import Spec, Uniform, Value
+from snnc.registry import OPS, SYNAPSES
 
 Shape = tuple[int, ...]
 BYTES_PER_VALUE = 4  # float32 state
@@ -137,39 +138,14 @@ class Op:
 
     @property
     def weighted(self) -> bool:
-        return self.kind in WEIGHTED_OPS
+        return OPS[self.kind].weighted
 
     def parameter_count(self) -> int:
-        p, i, o = self.params, self.in_shape, self.out_shape
-        if self.kind in ("dense", "sparse"):
-            return i[-1] * o[-1] + (o[-1] if p.get("bias") else 0)
-        if self.kind == "one_to_one":
-            return numel(i)
-        if self.kind in ("conv1d", "conv2d"):
-            taps = p["k"] ** (1 if self.kind == "conv1d" else 2)
-            return o[0] * i[0] * taps + (o[0] if p.get("bias") else 0)
-        if self.kind == "batchnorm":
-            return 2 * i[0]
-        if self.kind == "axat":
-            return o[-1] * i[-1]
-        return 0
+        return OPS[self.kind].parameters(self.params, self.in_shape, self.out_shape)
 
     def synapse_count(self) -> int:
         """Connections from input to output elements this op makes (0: not a weighted op)."""
-        i, o = self.in_shape, self.out_shape
-        if self.kind == "dense":
-            return numel(i) * o[-1]
-        if self.kind == "sparse":
-            return round(self.params["p"] * numel(i) * o[-1])
-        if self.kind == "one_to_one":
-            return numel(i)
-        if self.kind in ("conv1d", "conv2d"):
-            taps = self.params["k"] ** (1 if self.kind == "conv1d" else 2)
-            return numel(o) * i[0] * taps
-        return 0
-
-
-WEIGHTED_OPS = frozenset({"dense", "sparse", "one_to_one", "conv1d", "conv2d"})
+        return OPS[self.kind].synapses(self.params, self.in_shape, self.out_shape)
 
 
 @dataclass
@@ -205,8 +181,7 @@ class Connection:
         return sum(counts) if counts else numel(self.out_shape)  # identity: one per neuron
 
     def state_bytes(self) -> int:
-        synapse_states = {"exp_current": 1, "exp_decay_current": 1, "stp": 2, "filter": 1}
-        n = synapse_states.get(self.synapse.kind, 0) if self.synapse else 0
+        n = len(SYNAPSES[self.synapse.kind].states) if self.synapse else 0
         total = n * numel(self.out_shape)
         total += self.max_delay * numel(self.in_shape)      # delay line of the source's output
         if self.rule is not None:                            # pre and post traces

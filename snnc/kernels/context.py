@@ -23,18 +23,9 @@ from snnc.ir.nodes import Equations, Population
 from snnc.kernels.abi import KERNEL_ABI
 from snnc.kernels.tape import StepTape, step_tape, value_of
 from snnc.limits import MAX_TAPE_ENTRIES
+from snnc.passes.fold import fold
 from snnc.printers import CPrinter, split_deep
-
-_SURROGATES = {
-    "sigmoid": "const real s = (real)1 / ((real)1 + exp(-(real){alpha!r} * h)); "
-               "return (real){alpha!r} * s * ((real)1 - s);",
-    "atan": "const real a = (real)(M_PI / 2 * {alpha!r}) * h; "
-            "return (real)({alpha!r} / 2) / ((real)1 + a * a);",
-    "piecewise": "return fabs(h) <= (real){c!r} ? (real){a!r} : (real){b!r};",
-    "sign_swish": "const real bx = (real){beta!r} * h; "
-                  "return (real){beta!r} * ((real)2 - bx * tanh(bx / 2)) / ((real)1 + cosh(bx));",
-    "rect": "return fabs(h) < (real){width!r} / 2 ? (real)1 / (real){width!r} : (real)0;",
-}
+from snnc.registry import SURROGATES
 
 # The reset forms in C, in rt.blend's evaluation order: old * (1 - fired) + new * fired.
 C_RESET = {"zero": "{t} = {t} * ((real)1.0 - spike);", "subtract": "{t} = {t} - spike * {v};",
@@ -93,8 +84,7 @@ def _context(key: tuple) -> dict:
              + (["count"] if refractory else []))
     return dict(
         version=__version__, abi=KERNEL_ABI, model=_commentable(model),
-        # floats, so `{alpha} / 2` never reads as C's integer division
-        surrogate=_SURROGATES[kind].format(**{k: float(v) for k, v in surrogate}),
+        surrogate=f"return {_surrogate(kind, dict(surrogate))};",
         names=[f"{c_names[n]}: {_commentable(n)}" for n in (*states, *learnable)],
         states=[{"c": c_names[s]} for s in states], params=[{"c": c_names[p]} for p in learnable],
         slots=slots, refractory=refractory,
@@ -121,6 +111,13 @@ def _printed(key: tuple, printer_type: type[CPrinter]) -> dict:
     return dict(charge=charge, fire=fire, reset=reset,
                 **_reverse(_step_tape(eq, states, learnable), states, learnable,
                            printer_type(lambda name: name)))
+
+
+def _surrogate(kind: str, params: dict) -> str:
+    """The surrogate's derivative in h (snnc.registry.surrogates) in C, its parameters
+    folded in as floats (so `alpha / 2` never reads as C's integer division)."""
+    derivative = fold(SURROGATES[kind].derivative, {k: float(v) for k, v in params.items()})
+    return CPrinter()(derivative)
 
 
 def _split(expr: ex.Expr, fresh: Callable[[], str], printer: CPrinter,

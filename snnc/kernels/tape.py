@@ -25,6 +25,11 @@ from dataclasses import dataclass, field
 from snnc.backends.steps import reset_form
 from snnc.ir import expr as ex
 from snnc.ir.nodes import Equations
+from snnc.registry import FUNCTIONS
+from snnc.registry.equations import cmp as _cmp
+from snnc.registry.equations import neg as _neg
+from snnc.registry.equations import times as _mul
+from snnc.registry.equations import where as _where
 
 # Entries that only the tape makes: the spike, Heaviside(h), whose derivative is the
 # surrogate's, and `fired`, the spike as the reset reads it (detached where
@@ -34,9 +39,6 @@ SURROGATE_GRAD, RESET_ON = "surrogate_grad", "reset_on"
 
 _ARITHMETIC = frozenset({"+", "-", "*", "/", "**"})
 # The arguments each function passes a gradient to (`if`: not its condition).
-_DIFFERENTIABLE_ARGS = {"if": (1, 2), "min": (0, 1), "max": (0, 1), HEAVISIDE: (0,),
-                        FIRED: (0,), "exp": (0,), "log": (0,), "sqrt": (0,), "tanh": (0,),
-                        "sigmoid": (0,), "abs": (0,)}
 
 
 def _n(value: float) -> ex.Number:
@@ -156,32 +158,12 @@ def _differentiable(expr: ex.Expr) -> tuple[ex.Expr, ...]:
     if isinstance(expr, ex.Binary):
         return (expr.left, expr.right) if expr.op in _ARITHMETIC else ()
     if isinstance(expr, ex.Call):
-        return tuple(expr.args[i] for i in _DIFFERENTIABLE_ARGS.get(expr.func, ()))
+        own = (0,) if expr.func in (HEAVISIDE, FIRED) else FUNCTIONS[expr.func].differentiable
+        return tuple(expr.args[i] for i in own)
     return ()
 
 
 # ------------------------------------------------------------------ local derivatives
-# Small constructors that skip multiplying by one, so the common terms stay readable.
-def _mul(a: ex.Expr, b: ex.Expr) -> ex.Expr:
-    if isinstance(b, ex.Number) and b.value == 1:
-        return a
-    if isinstance(a, ex.Number) and a.value == 1:
-        return b
-    return ex.Binary("*", a, b)
-
-
-def _neg(a: ex.Expr) -> ex.Expr:
-    return ex.Unary("-", a)
-
-
-def _where(condition: ex.Expr, a: ex.Expr, b: ex.Expr) -> ex.Expr:
-    return ex.Call("if", (condition, a, b))
-
-
-def _cmp(op: str, a: ex.Expr, b: ex.Expr) -> ex.Expr:
-    return ex.Binary(op, a, b)
-
-
 def _partials(expr: ex.Expr, out: ex.Name, d: ex.Expr) -> list[tuple[ex.Expr, ex.Expr]]:
     """(operand, the adjoint `d` of `out = expr` times d out / d operand) for each operand
     a gradient reaches, in PyTorch's formulas."""
@@ -225,39 +207,12 @@ def _pow_exponent(a: ex.Expr, b: ex.Expr, out: ex.Name) -> ex.Expr:
 
 
 def _call_partials(func, args, out, d) -> list[tuple[ex.Expr, ex.Expr]]:
-    a = args[0]
-    one = _n(1)
-    if func == "exp":
-        return [(a, _mul(d, out))]
-    if func == "log":
-        return [(a, ex.Binary("/", d, a))]
-    if func == "sqrt":
-        return [(a, ex.Binary("/", d, _mul(_n(2), out)))]
-    if func == "tanh":  # tanh_backward: grad * (1 - y * y)
-        return [(a, _mul(d, ex.Binary("-", one, _mul(out, out))))]
-    if func == "sigmoid":  # sigmoid_backward: grad * (1 - y) * y
-        return [(a, _mul(_mul(d, ex.Binary("-", one, out)), out))]
-    if func == "abs":  # grad * sgn(a)
-        sign = ex.Binary("-", _cmp(">", a, _n(0)), _cmp("<", a, _n(0)))
-        return [(a, _mul(d, sign))]
-    if func in ("min", "max"):
-        return _extremum_partials(func, args[0], args[1], d)
-    if func == "if":
-        return [(args[1], _where(args[0], d, _n(0))), (args[2], _where(args[0], _n(0), d))]
+    """The language's functions by their registry entries; the tape's own two here."""
     if func == HEAVISIDE:
-        return [(a, _mul(d, ex.Call(SURROGATE_GRAD, (a,))))]
+        return [(args[0], _mul(d, ex.Call(SURROGATE_GRAD, (args[0],))))]
     if func == FIRED:  # a select, not a product: detached, not even a NaN gets through
-        return [(a, _where(ex.Name(RESET_ON), d, _n(0)))]
-    return []
-
-
-def _extremum_partials(func, a, b, d) -> list[tuple[ex.Expr, ex.Expr]]:
-    """torch.minimum / maximum: where(a == b, grad / 2, grad), then 0 on the side that
-    lost (a > b for min's a, a < b for max's a)."""
-    half = _where(_cmp("==", a, b), ex.Binary("/", d, _n(2)), d)
-    loses_a, loses_b = (">", "<") if func == "min" else ("<", ">")
-    return [(a, _where(_cmp(loses_a, a, b), _n(0), half)),
-            (b, _where(_cmp(loses_b, a, b), _n(0), half))]
+        return [(args[0], _where(ex.Name(RESET_ON), d, _n(0)))]
+    return FUNCTIONS[func].partials(args, out, d)
 
 
 # ------------------------------------------------------------------ a population's step

@@ -17,11 +17,12 @@ import dataclasses
 
 import networkx as nx
 
-from snnc.check.values import FUNCTIONS, binary_value, bounded, call_value
+from snnc.check.values import binary_value, bounded, call_value
 from snnc.errors import SnnError
 from snnc.ir import expr as ex
 from snnc.ir.nodes import Equations, Population
 from snnc.ir.values import Value
+from snnc.registry import FUNCTIONS
 
 Literal = ex.LITERALS
 

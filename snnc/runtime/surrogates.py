@@ -1,40 +1,36 @@
 """Spike functions: a Heaviside step forward, a surrogate derivative backward.
 
-The formulas are SpikingFlow's / SpikingJelly's (seed 003, soft_pulse_function):
-each `*_grad(x, ...)` is dS/dx at x = v - v_threshold.
+Each derivative is the registry's equation (snnc.registry.surrogates: SpikingFlow's /
+SpikingJelly's formulas, seed 003, soft_pulse_function), printed to PyTorch by
+printers.TorchPrinter, the same equation the fused kernels print to C: `GRADIENTS[name](x,
+*params)` is dS/dx at x = v - v_threshold.
 """
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Mapping
 
 import torch
 
-
-def sigmoid_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    s = torch.sigmoid(alpha * x)
-    return alpha * s * (1.0 - s)
-
-
-def atan_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    return alpha / 2.0 / (1.0 + (math.pi / 2.0 * alpha * x) ** 2)
+from snnc.printers import TorchPrinter
+from snnc.registry import SURROGATES
+from snnc.registry.surrogates import H
+from snnc.runtime import ops
 
 
-def piecewise_grad(x: torch.Tensor, a: float, b: float, c: float) -> torch.Tensor:
-    """Bilinear leaky ReLU: slope a on [-c, c], b outside."""
-    return torch.where(x.abs() <= c, torch.full_like(x, a), torch.full_like(x, b))
+def _printed(name: str) -> Callable[..., torch.Tensor]:
+    """The derivative of surrogate `name` as a Python function of (h, *its parameters),
+    from the registry's equation (snnc's own constant, never text from a user's file)."""
+    entry = SURROGATES[name]
+    params = ", ".join(p.name for p in entry.params)
+    body = TorchPrinter(like=H)(entry.derivative)
+    source = f"def {name}_grad({H}, {params}):\n    return {body}\n"
+    namespace = {"torch": torch, "rt": ops}
+    exec(compile(source, f"<snnc surrogate {name}>", "exec"), namespace)
+    return namespace[f"{name}_grad"]
 
 
-def sign_swish_grad(x: torch.Tensor, beta: float) -> torch.Tensor:
-    bx = beta * x
-    return beta * (2.0 - bx * torch.tanh(bx / 2.0)) / (1.0 + torch.cosh(bx))
-
-
-def rect_grad(x: torch.Tensor, width: float) -> torch.Tensor:
-    return (x.abs() < width / 2.0).to(x.dtype) / width
-
-
-GRADIENTS = {"sigmoid": sigmoid_grad, "atan": atan_grad, "piecewise": piecewise_grad,
-             "sign_swish": sign_swish_grad, "rect": rect_grad}
+GRADIENTS: Mapping[str, Callable[..., torch.Tensor]] = {name: _printed(name)
+                                                        for name in SURROGATES}
 
 
 def heaviside(x: torch.Tensor) -> torch.Tensor:

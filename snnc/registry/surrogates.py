@@ -1,0 +1,53 @@
+"""Surrogate gradients: spike = Heaviside(h) forward, `derivative` (an expression in h and
+the surrogate's parameters) backward. The formulas are SpikingFlow's / SpikingJelly's
+(seed 003, soft_pulse_function); the fused kernels print them to C and the runtime to
+PyTorch from here, so the two cannot differ."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from snnc.ir import expr as ex
+from snnc.registry.core import P, Signature, table
+from snnc.registry.equations import add, c, call, cmp, div, mul, n, power, sub
+
+H = "h"  # the variable of every derivative: h = v - v_threshold (spike = Heaviside(h))
+
+
+@dataclass(frozen=True)
+class Surrogate(Signature):
+    derivative: ex.Expr = c(0.0)
+
+
+def _sigmoid() -> ex.Expr:
+    s = call("sigmoid", mul(n("alpha"), n(H)))
+    return mul(n("alpha"), s, sub(c(1.0), s))
+
+
+def _atan() -> ex.Expr:
+    a = mul(c(math.pi / 2), n("alpha"), n(H))
+    return div(div(n("alpha"), c(2.0)), add(c(1.0), power(a, c(2.0))))
+
+
+def _sign_swish() -> ex.Expr:
+    bx = mul(n("beta"), n(H))
+    return div(mul(n("beta"), sub(c(2.0), mul(bx, call("tanh", div(bx, c(2.0)))))),
+               add(c(1.0), call("cosh", bx)))
+
+
+SURROGATES: dict[str, Surrogate] = table(
+    Surrogate("sigmoid", (P("alpha", "positive", 4.0),), "surrogate",
+              "the derivative of sigmoid(alpha h)", derivative=_sigmoid()),
+    Surrogate("atan", (P("alpha", "positive", 2.0),), "surrogate",
+              "the derivative of atan(pi/2 alpha h) / pi + 1/2", derivative=_atan()),
+    Surrogate("piecewise", (P("a", "positive", 1.0), P("b", "nonneg", 0.01),
+                            P("c", "positive", 0.5)), "surrogate",
+              "bilinear leaky ReLU: slope a on [-c, c], b outside",
+              derivative=call("if", cmp("<=", call("abs", n(H)), n("c")), n("a"), n("b"))),
+    Surrogate("sign_swish", (P("beta", "positive", 5.0),), "surrogate",
+              "the derivative of SignSwish (Darabi et al.)", derivative=_sign_swish()),
+    Surrogate("rect", (P("width", "positive", 1.0),), "surrogate",
+              "1/width on |h| < width/2, 0 outside",
+              derivative=call("if", cmp("<", call("abs", n(H)), div(n("width"), c(2.0))),
+                              div(c(1.0), n("width")), c(0.0))),
+)
