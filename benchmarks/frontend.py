@@ -17,7 +17,7 @@ from rich.table import Table
 
 from snnc.check import check_program
 from snnc.frontend.loader import load
-from snnc.ir import to_graph
+from snnc.ir.graph import to_graph
 from snnc.passes import fold_constants, schedule
 
 MODELS = ["LIF(tau = 2.0)", "IF", "CubaLIF(v_decay = 0.5)", "PLIF(init_tau = 3.0)",

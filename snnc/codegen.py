@@ -8,7 +8,7 @@ from snnc.backends import softbp
 from snnc.backends.common import camel_case
 from snnc.check import check_backend
 from snnc.errors import SnnError
-from snnc.ir import populations
+from snnc.ir.graph import populations
 from snnc.templating import templates
 
 BACKENDS = {"softbp": softbp}

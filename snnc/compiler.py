@@ -13,7 +13,7 @@ from snnc.check import check_program
 from snnc.check.budget import check_budget
 from snnc.errors import SnnError
 from snnc.frontend.loader import Program, load
-from snnc.ir import to_graph
+from snnc.ir.graph import to_graph
 from snnc.passes import fold_constants, schedule
 
 

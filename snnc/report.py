@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from snnc.errors import printable
-from snnc.ir import connections, populations
 from snnc.ir import expr as ex
+from snnc.ir.graph import connections, populations
 from snnc.ir.nodes import Connection, Model, Population
 from snnc.ir.values import Normal, Spec, Symbol, Uniform, describe_init
 from snnc.passes.fold import fold

@@ -10,7 +10,7 @@ from snnc.codegen import render
 from snnc.compiler import analyse
 from snnc.errors import Pos
 from snnc.ir import expr as ex
-from snnc.ir import to_graph
+from snnc.ir.graph import to_graph
 from snnc.ir.nodes import STDLIB, Connection, Input, Model, Network, Op, Population
 from snnc.ir.values import Spec
 from snnc.passes import fold_constants, schedule

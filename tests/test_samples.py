@@ -15,7 +15,7 @@ import pytest
 
 from snnc.cli import main
 from snnc.compiler import frontend
-from snnc.ir import connections, populations
+from snnc.ir.graph import connections, populations
 from snnc.ir.values import Spec, Uniform
 from snnc.report import totals
 

@@ -11,7 +11,7 @@ import networkx as nx
 from snnc.backends.common import Scope, camel_case, header, literal
 from snnc.backends.steps import step_function
 from snnc.errors import SnnError
-from snnc.ir import connections, populations
+from snnc.ir.graph import connections, populations
 from snnc.ir.nodes import Connection, Encoder
 from snnc.kernels import context as kernel_context
 from snnc.kernels import cpu as cpu_kernels
