@@ -6,9 +6,9 @@ import networkx as nx
 from snnc import __version__
 from snnc.backends import softbp
 from snnc.backends.common import camel_case
-from snnc.check import check_backend
 from snnc.errors import SnnError
-from snnc.ir.graph import populations
+from snnc.plan.lower import lower
+from snnc.plan.support import check_supported
 from snnc.templating import templates
 
 BACKENDS = {"softbp": softbp}
@@ -35,13 +35,14 @@ def _check_distinct_classes(graphs: list[nx.MultiDiGraph]) -> None:
 
 
 def render(graph: nx.MultiDiGraph, backend: str | None = None) -> tuple[str, str]:
-    """(class name, module source) of one network for `backend` (default: the network's)."""
+    """(class name, module source) of one network for `backend` (default: the network's):
+    the graph lowered to its plan, checked against what the backend runs, rendered."""
     backend = backend or graph.graph["backend"]
     if backend not in BACKENDS:
         raise SnnError(f"the {backend} backend is not available in snnc {__version__} yet",
                        hint=f"available: {', '.join(BACKENDS)}")
-    check_backend(populations(graph), backend, None)
-    module = BACKENDS[backend]
-    context = module.context(graph, __version__)
+    plan = lower(graph)
+    check_supported(plan, backend)
+    context = BACKENDS[backend].context(plan, __version__)
     source = templates().get_template(f"{backend}/network.py.j2").render(**context)
     return context["class_name"], source

@@ -15,9 +15,10 @@ from snnc.ir.graph import connections, populations
 from snnc.ir.nodes import Connection, Model, Population
 from snnc.ir.values import Normal, Spec, Symbol, Uniform, describe_init
 from snnc.passes.fold import fold
+from snnc.plan.lower import lower
 from snnc.printers import to_snn
 
-FORMATS = ("text", "json", "dot")
+FORMATS = ("text", "json", "dot", "plan")
 
 
 def shape_text(shape) -> str:
@@ -40,7 +41,8 @@ def totals(graph: nx.MultiDiGraph) -> dict[str, int]:
 
 
 def render(graph: nx.MultiDiGraph, fmt: str) -> str:
-    return {"text": render_text, "json": render_json, "dot": render_dot}[fmt](graph)
+    return {"text": render_text, "json": render_json, "dot": render_dot,
+            "plan": render_plan}[fmt](graph)
 
 
 def render_all(graphs: list[nx.MultiDiGraph], fmt: str) -> str:
@@ -87,12 +89,16 @@ def _kib(n: int) -> str:
     return f"{n / 1024:,.1f} KiB" if n >= 1024 else f"{n} B"
 
 
+def _console(out: io.StringIO) -> Console:
+    # markup off: a file name such as `proj[/b].snn` is text, not a Rich style tag
+    return Console(file=out, width=140, no_color=True, highlight=False, soft_wrap=False,
+                   markup=False)
+
+
 def render_text(graph: nx.MultiDiGraph) -> str:
     g = graph.graph
     out = io.StringIO()
-    # markup off: a file name such as `proj[/b].snn` is text, not a Rich style tag
-    console = Console(file=out, width=140, no_color=True, highlight=False, soft_wrap=False,
-                      markup=False)
+    console = _console(out)
     console.print(f"network {g['name']}  ({printable(g['file'])})  dt = {g['dt_ms']:g} ms, "
                   f"steps = {g['steps']}, backend = {g['backend']}, "
                   f"seed = {g['seed'] if g['seed'] is not None else '-'}")
@@ -146,6 +152,43 @@ def _differs_from_default(pop: Population, key: str, value, dt_ms: float) -> boo
     # Defaults may refer to other parameters (`v_rest = v_reset`): fold them.
     folded = fold(default, {**pop.params, "dt": dt_ms})
     return not isinstance(folded, ex.LITERALS) or folded.value != value
+
+
+# ------------------------------------------------------------------ plan
+def render_plan(graph: nx.MultiDiGraph) -> str:
+    """The plan every backend renders (snnc.plan): run mode, order, projections, synapse
+    equations and the parameter/buffer layout."""
+    plan = lower(graph)
+    out = io.StringIO()
+    console = _console(out)
+    console.print(f"plan {plan.name}  mode = {plan.mode}  order: {' -> '.join(plan.order)}")
+    if plan.projections:
+        table = Table(title="projections", title_justify="left")
+        for col in ("name", "from -> to", "ops", "weighted op", "connectivity", "delay",
+                    "per-synapse delays", "synapse", "rule"):
+            table.add_column(col)
+        for p in plan.projections:
+            delays = f"+[0, {p.extra_delay}]" if p.synapse_delays else "-"
+            table.add_row(p.name, f"{p.src} -> {p.dst}", " | ".join(o.kind for o in p.ops)
+                          or "identity", "-" if p.weighted is None else str(p.weighted),
+                          p.connectivity or "-", str(p.delay), delays,
+                          _synapse_text(p.synapse), p.rule.kind if p.rule else "-")
+        console.print(table)
+    layout = Table(title="parameters and buffers (state_dict)", title_justify="left")
+    for col in ("key", "shape", "kind"):
+        layout.add_column(col)
+    for t in plan.layout:
+        layout.add_row(t.key, "drawn at build" if t.shape is None else shape_text(t.shape),
+                       "parameter" if t.parameter else "buffer")
+    console.print(layout)
+    return out.getvalue()
+
+
+def _synapse_text(step) -> str:
+    if step is None:
+        return "-"
+    lines = [f"{a.target} = {to_snn(a.value)}" for a in step.update]
+    return f"{step.kind}: " + "; ".join([*lines, f"-> {to_snn(step.output)}"])
 
 
 # ------------------------------------------------------------------ json

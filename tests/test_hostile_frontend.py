@@ -21,6 +21,7 @@ from snnc import cli
 from snnc.check import shapes
 from snnc.check.signatures import bind
 from snnc.check.values import Evaluator
+from snnc.compiler import compile as snnc_compile
 from snnc.compiler import frontend
 from snnc.errors import SnnError
 from snnc.frontend.parser import parse_text
@@ -38,7 +39,6 @@ from snnc.limits import (
 from snnc.registry import OPS
 from snnc.runtime.factory import op as build_op
 from snnc.runtime.layers import StepAware
-from snnc.runtime.synapses import Filter
 
 POPS = "population a[10] = LIF\npopulation b[10] = LIF\n"
 LIB_MODEL = "neuron {name}(v_reset = 0, v_threshold = {th}) {{ state v = 0; charge v = v + x\n" \
@@ -570,10 +570,9 @@ def test_combinations_the_runtime_cannot_compute_are_refused(tmp_path, body, nee
 def test_a_learnable_filter_just_above_one_step_is_accepted_and_runs(tmp_path):
     path = tmp_path / "net.snn"
     path.write_text(net(POPS + "connect a -> b via filter(tau = 1.01, learnable = true)"))
-    (graph,) = frontend(path)
-    (conn,) = [c for _, _, c in graph.edges(data="conn")]
-    synapse = Filter(**conn.synapse.params)
-    assert torch.isfinite(synapse(torch.ones(3, 1, 10))).all()
+    synapse = snnc_compile(path)().connection("a->b").synapse
+    current = synapse(torch.ones(3, 1, 10))
+    assert torch.isfinite(current).all() and current.requires_grad
 
 
 # ------------------------------------------------------------------ through the CLI

@@ -13,10 +13,28 @@ from snnc.compiler import compile as snnc_compile
 from snnc.compiler import generate
 from snnc.errors import SnnError
 
-sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
-sj_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")
-
 T, B, N = 12, 3, 7
+
+
+# SpikingJelly is imported only by the tests that compare with it, so the others run without it
+@pytest.fixture
+def sj_neuron():
+    return pytest.importorskip("spikingjelly.activation_based.neuron")
+
+
+@pytest.fixture
+def sj_surrogate():
+    return pytest.importorskip("spikingjelly.activation_based.surrogate")
+
+
+@pytest.fixture
+def sj_layer():
+    return pytest.importorskip("spikingjelly.activation_based.layer")
+
+
+@pytest.fixture
+def sj_ilc():
+    return pytest.importorskip("spikingjelly.activation_based.neuron.inter_layer_connection")
 
 
 def single_population(tmp_path, model: str) -> type:
@@ -37,29 +55,29 @@ def run_both(ours: torch.nn.Module, theirs: torch.nn.Module, seed: int = 0):
     return spikes, ref, x.grad, x2.grad
 
 
-SJ_CASES = {
-    "LIF": ("LIF(tau = 2.0)", lambda: sj_neuron.LIFNode(tau=2.0)),
+SJ_CASES = {  # ours, and SpikingJelly's made from (neuron, surrogate) modules
+    "LIF": ("LIF(tau = 2.0)", lambda neuron, _: neuron.LIFNode(tau=2.0)),
     "LIF no decay_input": ("LIF(tau = 3.0, decay_input = false)",
-                           lambda: sj_neuron.LIFNode(tau=3.0, decay_input=False)),
+                           lambda neuron, _: neuron.LIFNode(tau=3.0, decay_input=False)),
     "LIF soft reset": ("LIF(tau = 2.0, reset = soft)",
-                       lambda: sj_neuron.LIFNode(tau=2.0, v_reset=None)),
+                       lambda neuron, _: neuron.LIFNode(tau=2.0, v_reset=None)),
     "LIF detach_reset": ("LIF(tau = 2.0, detach_reset = true)",
-                         lambda: sj_neuron.LIFNode(tau=2.0, detach_reset=True)),
+                         lambda neuron, _: neuron.LIFNode(tau=2.0, detach_reset=True)),
     "LIF v_reset -0.2 atan": (
         "LIF(tau = 1.5, v_reset = -0.2, surrogate = atan(alpha = 2.0))",
-        lambda: sj_neuron.LIFNode(tau=1.5, v_reset=-0.2,
-                                  surrogate_function=sj_surrogate.ATan(alpha=2.0))),
-    "IF": ("IF", lambda: sj_neuron.IFNode()),
+        lambda neuron, surrogate: neuron.LIFNode(tau=1.5, v_reset=-0.2,
+                                                 surrogate_function=surrogate.ATan(alpha=2.0))),
+    "IF": ("IF", lambda neuron, _: neuron.IFNode()),
     "IF soft detach": ("IF(reset = soft, detach_reset = true)",
-                       lambda: sj_neuron.IFNode(v_reset=None, detach_reset=True)),
+                       lambda neuron, _: neuron.IFNode(v_reset=None, detach_reset=True)),
 }
 
 
 @pytest.mark.parametrize("case", list(SJ_CASES))
-def test_neurons_match_spikingjelly(tmp_path, case):
+def test_neurons_match_spikingjelly(tmp_path, sj_neuron, sj_surrogate, case):
     model, make = SJ_CASES[case]
     ours = single_population(tmp_path, model)()
-    theirs = make()
+    theirs = make(sj_neuron, sj_surrogate)
     theirs.step_mode = "m"
     spikes, ref, grad, ref_grad = run_both(ours, theirs.double())
     assert spikes.sum() > 0 and (spikes == 0).any()  # the case exercises both branches
@@ -67,7 +85,7 @@ def test_neurons_match_spikingjelly(tmp_path, case):
     torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-9)
 
 
-def test_plif_matches_spikingjelly_including_its_learnable_tau(tmp_path):
+def test_plif_matches_spikingjelly_including_its_learnable_tau(tmp_path, sj_neuron):
     ours = single_population(tmp_path, "PLIF(init_tau = 3.0)")()
     theirs = sj_neuron.ParametricLIFNode(init_tau=3.0, step_mode="m").double()
     ours = ours.double()
@@ -171,10 +189,6 @@ def test_readouts_and_monitors(tmp_path):
     assert torch.equal(v_max, model.monitors["p.v"].amax(0))
 
 
-sj_layer = pytest.importorskip("spikingjelly.activation_based.layer")
-sj_ilc = pytest.importorskip("spikingjelly.activation_based.neuron.inter_layer_connection")
-
-
 def two_populations(tmp_path, clause: str, readout: str = "") -> torch.nn.Module:
     """i -> a (IF) -> b (IF) with `clause` on a -> b; forward returns b's spikes or readout."""
     path = tmp_path / "two.snn"
@@ -184,7 +198,7 @@ def two_populations(tmp_path, clause: str, readout: str = "") -> torch.nn.Module
     return snnc_compile(path)().double()
 
 
-def test_filter_synapse_matches_spikingjelly_synapse_filter(tmp_path):
+def test_filter_synapse_matches_spikingjelly_synapse_filter(tmp_path, sj_neuron, sj_layer):
     for learnable in (False, True):
         ours = two_populations(tmp_path, f"via filter(tau = 5.0, learnable = "
                                          f"{str(learnable).lower()})")
@@ -202,7 +216,7 @@ def test_filter_synapse_matches_spikingjelly_synapse_filter(tmp_path):
             torch.testing.assert_close(w.grad, sj_filter.w.grad, rtol=1e-6, atol=1e-9)
 
 
-def test_delay_matches_spikingjelly_delay(tmp_path):
+def test_delay_matches_spikingjelly_delay(tmp_path, sj_neuron, sj_layer):
     ours = two_populations(tmp_path, "delay 3")
     x = (torch.rand(T, B, N, dtype=torch.float64) * 1.5).requires_grad_()
     out = ours(x)
@@ -215,7 +229,7 @@ def test_delay_matches_spikingjelly_delay(tmp_path):
     torch.testing.assert_close(ours_grad, ref_grad, rtol=1e-6, atol=1e-9)
 
 
-def test_voting_readout_matches_spikingjelly_voting_layer(tmp_path):
+def test_voting_readout_matches_spikingjelly_voting_layer(tmp_path, sj_layer):
     path = tmp_path / "v.snn"
     path.write_text(net(f"steps = {T}\ninput i[12]\npopulation p[12] = IF\nconnect i -> p\n"
                         "monitor p.spikes\nreadout p = voting(4)", "v"))
@@ -257,17 +271,17 @@ def test_torch_compile_inductor(tmp_path):
 
 @pytest.mark.parametrize("ours, theirs", [
     ("ILCIF(dec_pop_dim = 4, surrogate = rect(width = 1.0))",
-     lambda: sj_ilc.ILCIFNode(act_dim=3, dec_pop_dim=4)),
+     lambda ilc: ilc.ILCIFNode(act_dim=3, dec_pop_dim=4)),
     ("ILCLIF(dec_pop_dim = 4, v_decay = 0.6, surrogate = rect(width = 1.0))",
-     lambda: sj_ilc.ILCLIFNode(act_dim=3, dec_pop_dim=4, v_decay=0.6)),
+     lambda ilc: ilc.ILCLIFNode(act_dim=3, dec_pop_dim=4, v_decay=0.6)),
     ("ILCCubaLIF(dec_pop_dim = 4, surrogate = rect(width = 1.0))",
-     lambda: sj_ilc.ILCCUBALIFNode(act_dim=3, dec_pop_dim=4)),
+     lambda ilc: ilc.ILCCUBALIFNode(act_dim=3, dec_pop_dim=4)),
 ])
-def test_ilc_neurons_match_spikingjelly(tmp_path, ours, theirs):
+def test_ilc_neurons_match_spikingjelly(tmp_path, sj_ilc, ours, theirs):
     path = tmp_path / "ilc.snn"
     path.write_text(net(f"steps = {T}\ninput i[12]\npopulation p[12] = {ours}\nconnect i -> p"))
     model = snnc_compile(path)().double()
-    reference = theirs().double()
+    reference = theirs(sj_ilc).double()
     reference.conn.load_state_dict(model.populations["p"].feedback.state_dict())
     x = (torch.rand(T, B, 12, dtype=torch.float64) * 1.2).requires_grad_()
     x2 = x.detach().clone().requires_grad_()
@@ -281,7 +295,7 @@ def test_ilc_neurons_match_spikingjelly(tmp_path, ours, theirs):
                                reference.conn.weight.grad, rtol=1e-6, atol=1e-9)
 
 
-def test_recurrent_network_runs_step_by_step_and_matches_a_hand_loop(tmp_path):
+def test_recurrent_network_runs_step_by_step_and_matches_a_hand_loop(tmp_path, sj_neuron):
     path = tmp_path / "rec.snn"
     path.write_text(net(f"steps = {T}\ninput i[{N}]\npopulation a[{N}] = IF\n"
                         f"population b[{N}] = IF\nconnect i -> a\nconnect a -> b : scale(2.0)\n"

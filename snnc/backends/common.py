@@ -5,10 +5,9 @@ import itertools
 import keyword
 from pathlib import Path
 
-import networkx as nx
-
 from snnc.errors import printable
 from snnc.ir.values import Normal, Symbol, Uniform
+from snnc.plan.nodes import Plan
 
 # Names generated code uses itself; a model's name that collides gets a trailing `_`.
 _TAKEN = {"spike", "fired", "rt", "torch", "nn", "self"}  # `x` is the input, as in .snn
@@ -67,15 +66,17 @@ def literal(value) -> str:
             f"({inner})" if isinstance(value, tuple) else f"[{inner}]")
     if isinstance(value, str):
         return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"no literal for {value!r}")
 
 
-def header(graph: nx.MultiDiGraph, backend: str, version: str) -> dict:
+def header(plan: Plan, backend: str, version: str) -> dict:
     """What the generated file says of its origin: the source files (names escaped by
     `comment`, so none can end the comment line) with the sha256 the front end computed
     of each, the snnc version and the backend. A graph that never came from a file (one
     imported from NIR, say) names none."""
-    sources = graph.graph.get("sources") or [(graph.graph.get("file"), None)]
+    sources = plan.sources or [(plan.file, None)]
     (main, digest), imports = sources[0], sources[1:]
     shown = comment(Path(main).name) if main else "a graph built in memory"
     folder = Path(main).parent if main else Path()

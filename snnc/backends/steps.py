@@ -9,6 +9,7 @@ from snnc.backends.common import literal
 from snnc.ir import expr as ex
 from snnc.ir.nodes import Population
 from snnc.ir.values import Spec
+from snnc.plan.nodes import SynapseStep
 from snnc.printers import TorchPrinter, split_deep
 
 # Names the step function uses itself, and its temporaries (_e0, _e1, ...) where an
@@ -57,6 +58,25 @@ def step_function(pop: Population) -> dict:
     # the backend names and documents it: populations with the same step share one
     return {"args": ["x", *names, *learnable], "lines": lines,
             "returns": f"spike, ({', '.join(names)}{',' if len(names) == 1 else ''})"}
+
+
+def synapse_function(synapse: SynapseStep) -> dict:
+    """A synapse's step: `step(x, *states, *learnable) -> (current, states)`, its
+    equations (snnc.registry.synapses, parameters folded) printed line by line. Its names
+    are the registry's own (i, r, u, out, w), never the user's."""
+    printer = TorchPrinter(like="x")
+    states = [name for name, _ in synapse.states]
+    dynamic = {"x", *states, *(a.target for a in synapse.update)}
+
+    def per_synapse(expr: ex.Expr) -> str:
+        """`expr` with x's shape (`spike_current(amplitude = 0)` folds to a constant)."""
+        text = printer(expr)
+        return text if _reads(expr, dynamic) else f"rt.ops.full({text}, x)"
+
+    lines = [f"{a.target} = {per_synapse(a.value)}" for a in synapse.update]
+    return {"args": ["x", *states, *(name for name, _ in synapse.learnable)], "lines": lines,
+            "returns": f"{per_synapse(synapse.output)}, ({', '.join(states)}"
+                       f"{',' if len(states) == 1 else ''})"}
 
 
 def local_names(names: list[str]) -> dict[str, str]:

@@ -9,8 +9,9 @@ first forward.
 The estimate follows what snnc.runtime allocates for one sample (B = 1; a batch of B needs
 about B times the run's part) and one run of `steps` steps, autograd on:
   - KEPT for the module's life: every op's parameters and buffers as the runtime builds
-    them (`sparse`: a dense weight, a dense float mask and their product; per-synapse
-    delays: an int64 per potential synapse), the populations' states and ILC feedback;
+    them (`sparse`: per existing synapse, p × in × out of them, a weight and three
+    indices; per-synapse delays: an int64 per synapse the op stores), the populations'
+    states and ILC feedback;
   - RUN, until the forward returns or its backward has run: the [T, 1, *shape] sequence
     of every encoder and population, and where gradients flow every op's output, delay
     line and synapse, with what autograd or the kernels keep beside them (max-pooling's
@@ -64,6 +65,18 @@ PARAMETERIZED_OPS = frozenset({"dense", "sparse", "one_to_one", "conv1d", "conv2
 # operations (about 50 µs); more work than MAX_DELAY_WORK per sample is refused.
 DELAY_PASS_OPERATIONS = 3
 DELAY_PASS_OVERHEAD = 100_000
+# SparseLinear (snnc/runtime/sparse.py) keeps per synapse a weight and three int32 indices
+# (its target, and in target order its place and its source), per source and per target
+# an offset. Drawing them takes up to SPARSE_DRAW_BYTES per synapse more (int64 positions
+# and gaps, the sort into target order: a peak of 32 bytes with the kept ones, measured).
+# A forward on spikes lists the synapses they reach, SPARSE_EVENT_BYTES each, up to
+# SPARSE_EVENT_DENSITY of rows × synapses and SPARSE_MAX_EVENTS at once (the runtime's
+# EVENT_DENSITY and MAX_EVENT_SYNAPSES: tests/test_sparse.py checks that they agree).
+SPARSE_INDEXES = 3
+SPARSE_DRAW_BYTES = 20
+SPARSE_EVENT_BYTES = 56
+SPARSE_EVENT_DENSITY = 0.005
+SPARSE_MAX_EVENTS = 2**20
 
 
 @dataclass(frozen=True)
@@ -224,7 +237,7 @@ def _op(conn: Connection, op: Op, steps: int, life: str, delayed: bool) -> list[
     label = f"connection '{conn.name}': {op.kind}"
     parts = [Part(f"{label} {what}", size, op.pos, KEPT) for what, size in _kept(op)]
     if delayed:
-        synapses = _potential_synapses(op)
+        synapses = _stored_synapses(op)
         parts.append(Part(f"{label} per-synapse delays", INDEX * synapses, op.pos, KEPT))
         # one delay's synapses (bool) and their weights, two delays' at a time
         parts.append(Part(f"{label} one delay's weights", 2 * (1 + VALUE) * synapses, op.pos,
@@ -235,10 +248,13 @@ def _op(conn: Connection, op: Op, steps: int, life: str, delayed: bool) -> list[
     return parts
 
 
-def _potential_synapses(op: Op) -> int:
-    """Entries of a weighted op's weight tensor: dense and sparse store all of them."""
-    if op.kind in ("dense", "sparse"):
+def _stored_synapses(op: Op) -> int:
+    """Entries of a weighted op's weight tensor: dense stores all in × out synapses,
+    sparse the p × in × out expected to exist, one_to_one one per element."""
+    if op.kind == "dense":
         return op.in_shape[-1] * op.out_shape[-1]
+    if op.kind == "sparse":
+        return round(op.params["p"] * op.in_shape[-1] * op.out_shape[-1])
     return numel(op.in_shape)
 
 
@@ -247,8 +263,12 @@ def _kept(op: Op) -> list[tuple[str, int]]:
     i, o = op.in_shape, op.out_shape
     if op.kind == "dense":
         return [(f"{i[-1]}×{o[-1]} weights", VALUE * op.parameter_count())]
-    if op.kind == "sparse":  # dense weight, float mask and their product (SparseLinear)
-        return [(f"{i[-1]}×{o[-1]} weights, mask and product", 3 * VALUE * i[-1] * o[-1])]
+    if op.kind == "sparse":  # SparseLinear: see SPARSE_INDEXES
+        synapses = _stored_synapses(op)
+        index = 4 if synapses < 2**31 else 8
+        offsets = index * (i[-1] + o[-1] + 2)
+        return [(f"{i[-1]}×{o[-1]} synapses at p = {op.params['p']:g}, weights and indices",
+                 (VALUE + SPARSE_INDEXES * index) * synapses + offsets)]
     if op.kind in ("one_to_one", "conv1d", "conv2d", "axat"):
         return [("weights", VALUE * op.parameter_count())]
     if op.kind == "batchnorm":  # weight, bias, running mean and variance, a counter
@@ -280,6 +300,13 @@ def _run(op: Op, steps: int, out: int) -> list[tuple[str, float, str]]:
         return [(sequence, out, RUN), ("first product", first, RUN)]
     if op.kind == "dropout":  # and one mask for the run
         return [(sequence, out, RUN), ("mask", numel(op.in_shape) * VALUE, RUN)]
+    if op.kind == "sparse":  # its draw at build, or the synapses reached by spikes listed
+        synapses = _stored_synapses(op)
+        listed = SPARSE_EVENT_BYTES * min(SPARSE_MAX_EVENTS, SPARSE_EVENT_DENSITY * steps
+                                          * synapses)
+        return [(sequence, out, RUN),
+                ("drawing its synapses", SPARSE_DRAW_BYTES * synapses, TRANSIENT),
+                ("synapses reached by spikes", listed, TRANSIENT)]
     if op.kind == "dense":  # SpikeLinear: the input's nonzeros, a transposed weight copy
         return [(sequence, out, RUN),
                 ("nonzeros", NONZERO_LIST_BYTES * steps * numel(op.in_shape), RUN),
@@ -372,7 +399,7 @@ def _check_delay_work(conn: Connection, steps: int, stepwise: bool) -> None:
     op = _delayed_op(conn) if isinstance(conn.delay, Uniform) else None
     if op is None:
         return
-    synapses = _potential_synapses(op)
+    synapses = _stored_synapses(op)
     distinct = min(int(conn.delay.high - conn.delay.low) + 1, synapses)
     passes, rows = _delay_passes(distinct, steps, stepwise)
     work = passes * (DELAY_PASS_OPERATIONS * synapses + DELAY_PASS_OVERHEAD) + rows * synapses

@@ -11,6 +11,7 @@ from snnc.frontend import ast
 from snnc.ir.nodes import Model
 from snnc.ir.values import Normal, Spec, Symbol, Uniform, Value
 from snnc.registry import POPULATION_COMMON, PUBLIC, Param, Signature
+from snnc.registry.core import neuron_backends
 
 # Names every neuron body can read: the input current, the step, and (kernels) time.
 INPUT, DT, TIME = "x", "dt", "t"
@@ -172,7 +173,7 @@ def _check_feedback(defn: ast.NeuronDef, known: set[str]) -> None:
 
 def backends_of(model: ast.NeuronDef | Model) -> tuple[str, ...]:
     """The backends that can execute a model (its definition or its IR)."""
-    return ("event",) if model.kernel is not None else ("clock", "softbp")
+    return neuron_backends(model.kernel is not None)
 
 
 # ------------------------------------------------------------------ populations

@@ -10,32 +10,18 @@ expressions later on (evaluation, folding, printing) stay within Python's stack.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
+from snnc import trees
 from snnc.errors import Pos
-
-_NOWHERE = Pos("<builtin>", 0, 0)
-
-
-def _pos() -> Pos:
-    return field(default=_NOWHERE, compare=False, repr=False, kw_only=True)
-
-
-def _depth() -> int:
-    # Derived from the children in __post_init__: never passed, compared or shown.
-    return field(default=0, init=False, compare=False, repr=False)
-
-
-def _set_depth(node, *children) -> None:
-    object.__setattr__(node, "depth", 1 + max((c.depth for c in children), default=0))
 
 
 # ------------------------------------------------------------------ expressions
 @dataclass(frozen=True)
 class Number:
     value: float | int
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
     depth: ClassVar[int] = 0
 
 
@@ -45,21 +31,21 @@ class Quantity:
 
     value: float | int
     unit: str
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
     depth: ClassVar[int] = 0
 
 
 @dataclass(frozen=True)
 class Name:
     id: str
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
     depth: ClassVar[int] = 0
 
 
 @dataclass(frozen=True)
 class Bool:
     value: bool
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
     depth: ClassVar[int] = 0
 
 
@@ -67,7 +53,7 @@ class Bool:
 class Kwarg:
     name: str
     value: Expr
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
     @property
     def depth(self) -> int:
@@ -81,11 +67,11 @@ class Call:
     func: str
     args: tuple[Expr, ...] = ()
     kwargs: tuple[Kwarg, ...] = ()
-    pos: Pos = _pos()
-    depth: int = _depth()
+    pos: Pos = trees.position()
+    depth: int = trees.depth()
 
     def __post_init__(self) -> None:
-        _set_depth(self, *self.args, *self.kwargs)
+        trees.set_depth(self, *self.args, *self.kwargs)
 
     def kwarg(self, name: str) -> Expr | None:
         for kw in self.kwargs:
@@ -98,11 +84,11 @@ class Call:
 class Unary:
     op: str  # "-", "+", "not"
     operand: Expr
-    pos: Pos = _pos()
-    depth: int = _depth()
+    pos: Pos = trees.position()
+    depth: int = trees.depth()
 
     def __post_init__(self) -> None:
-        _set_depth(self, self.operand)
+        trees.set_depth(self, self.operand)
 
 
 @dataclass(frozen=True)
@@ -112,11 +98,11 @@ class Binary:
     op: str  # + - * / ** > >= < <= == != and or
     left: Expr
     right: Expr
-    pos: Pos = _pos()
-    depth: int = _depth()
+    pos: Pos = trees.position()
+    depth: int = trees.depth()
 
     def __post_init__(self) -> None:
-        _set_depth(self, self.left, self.right)
+        trees.set_depth(self, self.left, self.right)
 
 
 Expr = Number | Quantity | Name | Bool | Call | Unary | Binary
@@ -129,7 +115,7 @@ class ParamDecl:
 
     name: str
     default: Expr
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)
@@ -139,21 +125,21 @@ class ParamStmt:
     name: str
     value: Expr
     learnable: bool
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)
 class StateStmt:
     name: str
     init: Expr
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)
 class Assign:
     target: str
     value: Expr
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)
@@ -162,7 +148,7 @@ class Reset:
 
     kind: str | None
     assigns: tuple[Assign, ...] = ()
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)
@@ -176,7 +162,7 @@ class NeuronDef:
     reset: Reset | None
     kernel: Expr | None = None      # spike-response models: PSP kernel in `t`
     feedback: Call | None = None    # ILC: spikes -> grouped conv1d -> next step's x
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 # ------------------------------------------------------------------ networks
@@ -184,14 +170,14 @@ class NeuronDef:
 class Setting:
     name: str
     value: Expr
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)
 class InputDecl:
     name: str
     shape: tuple[Expr, ...]
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)
@@ -199,7 +185,7 @@ class EncoderDecl:
     name: str
     shape: tuple[Expr, ...] | None
     encoder: Call
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)
@@ -207,7 +193,7 @@ class PopulationDecl:
     name: str
     shape: tuple[Expr, ...]
     model: Call
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)
@@ -219,7 +205,7 @@ class Connect:
     delay: Expr | None
     via: Call | None
     learn: Call | None
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
     @property
     def name(self) -> str:
@@ -230,20 +216,20 @@ class Connect:
 class Probe:
     target: str
     var: str
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)
 class Monitor:
     probes: tuple[Probe, ...]
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)
 class Readout:
     target: str
     kind: Call
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 NetStmt = Setting | InputDecl | EncoderDecl | PopulationDecl | Connect | Monitor | Readout
@@ -253,7 +239,7 @@ NetStmt = Setting | InputDecl | EncoderDecl | PopulationDecl | Connect | Monitor
 class NetworkDef:
     name: str
     body: tuple[NetStmt, ...]
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
     def of(self, kind: type) -> list:
         return [stmt for stmt in self.body if isinstance(stmt, kind)]
@@ -262,7 +248,7 @@ class NetworkDef:
 @dataclass(frozen=True)
 class Import:
     path: str
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 @dataclass(frozen=True)

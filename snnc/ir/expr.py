@@ -10,45 +10,31 @@ passes over expressions stay within Python's stack.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
+from snnc import trees
 from snnc.errors import Pos
-
-NOWHERE = Pos("<builtin>", 0, 0)
-
-
-def _pos() -> Pos:
-    return field(default=NOWHERE, compare=False, repr=False, kw_only=True)
-
-
-def _depth() -> int:
-    # Derived from the children in __post_init__: never passed, compared or shown.
-    return field(default=0, init=False, compare=False, repr=False)
-
-
-def _set_depth(node, *children) -> None:
-    object.__setattr__(node, "depth", 1 + max((c.depth for c in children), default=0))
 
 
 @dataclass(frozen=True)
 class Number:
     value: float | int
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
     depth: ClassVar[int] = 0
 
 
 @dataclass(frozen=True)
 class Bool:
     value: bool
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
     depth: ClassVar[int] = 0
 
 
 @dataclass(frozen=True)
 class Name:
     id: str
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
     depth: ClassVar[int] = 0
 
 
@@ -59,22 +45,22 @@ class Call:
 
     func: str
     args: tuple[Expr, ...] = ()
-    pos: Pos = _pos()
-    depth: int = _depth()
+    pos: Pos = trees.position()
+    depth: int = trees.depth()
 
     def __post_init__(self) -> None:
-        _set_depth(self, *self.args)
+        trees.set_depth(self, *self.args)
 
 
 @dataclass(frozen=True)
 class Unary:
     op: str  # "-", "+", "not"
     operand: Expr
-    pos: Pos = _pos()
-    depth: int = _depth()
+    pos: Pos = trees.position()
+    depth: int = trees.depth()
 
     def __post_init__(self) -> None:
-        _set_depth(self, self.operand)
+        trees.set_depth(self, self.operand)
 
 
 @dataclass(frozen=True)
@@ -84,11 +70,11 @@ class Binary:
     op: str  # + - * / ** > >= < <= == != and or
     left: Expr
     right: Expr
-    pos: Pos = _pos()
-    depth: int = _depth()
+    pos: Pos = trees.position()
+    depth: int = trees.depth()
 
     def __post_init__(self) -> None:
-        _set_depth(self, self.left, self.right)
+        trees.set_depth(self, self.left, self.right)
 
 
 Expr = Number | Bool | Name | Call | Unary | Binary
@@ -101,7 +87,7 @@ class Assign:
 
     target: str
     value: Expr
-    pos: Pos = _pos()
+    pos: Pos = trees.position()
 
 
 def children(node: Expr) -> tuple[Expr, ...]:

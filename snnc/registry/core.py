@@ -98,3 +98,9 @@ def ordered(low: str, high: str, strict: bool) -> Combination:
             raise SnnError(f"'{low}' must be {'below' if strict else 'at most'} '{high}', "
                            f"got {p[low]:g} and {p[high]:g}", at(low))
     return check
+
+
+def neuron_backends(event_driven: bool) -> tuple[str, ...]:
+    """The backends that run a neuron model: spike-response models (a `kernel`) the event
+    backend, stepped models (charge, fire, reset) the clock and softbp backends."""
+    return (EVENT,) if event_driven else (CLOCK, SOFTBP)

@@ -18,6 +18,9 @@ from snnc.registry.core import P, Signature, table
 Shape = tuple[int, ...]
 ShapeRule = Callable[[Shape, Mapping, int], Shape]  # (input, params, size) -> output
 Count = Callable[[Mapping, Shape, Shape], int]      # (params, input, output) -> count
+# What the op's module keeps in a state_dict: (name, shape or None when drawn at build,
+# whether it is a parameter rather than a buffer)
+Tensors = Callable[[Mapping, Shape, Shape], tuple[tuple[str, "Shape | None", bool], ...]]
 
 
 class ShapeError(Exception):
@@ -32,6 +35,10 @@ def _same(s: Shape, p: Mapping, out: int) -> Shape:
     return s
 
 
+def _nothing(p: Mapping, i: Shape, o: Shape) -> tuple:
+    return ()
+
+
 @dataclass(frozen=True)
 class Op(Signature):
     shape: ShapeRule = _same
@@ -40,6 +47,7 @@ class Op(Signature):
     weighted: bool = False      # has a weight per synapse (what `learn` and delays act on)
     parameters: Count = _none
     synapses: Count = _none
+    tensors: Tensors = _nothing   # the weights first, if it has any
 
 
 # ------------------------------------------------------------------ shape rules
@@ -135,32 +143,57 @@ def _conv_synapses(p: Mapping, i: Shape, o: Shape) -> int:
     return math.prod(o) * i[0] * _taps(p, i)
 
 
+def _bias(p: Mapping, size: int) -> tuple:
+    return (("bias", (size,), True),) if p.get("bias") else ()
+
+
+def _dense_tensors(p: Mapping, i: Shape, o: Shape) -> tuple:
+    return (("weight", (o[-1], i[-1]), True), *_bias(p, o[-1]))
+
+
+def _sparse_tensors(p: Mapping, i: Shape, o: Shape) -> tuple:
+    # CSR by source (snnc.runtime.sparse): a row's targets and weights, as many as drawn
+    return (("weight", None, True), ("offsets", (i[-1] + 1,), False),
+            ("targets", None, False))
+
+
+def _conv_tensors(p: Mapping, i: Shape, o: Shape) -> tuple:
+    return (("weight", (o[0], i[0], *[p["k"]] * (len(i) - 1)), True), *_bias(p, o[0]))
+
+
+def _batchnorm_tensors(p: Mapping, i: Shape, o: Shape) -> tuple:
+    c = (i[0],)
+    return (("weight", c, True), ("bias", c, True), ("running_mean", c, False),
+            ("running_var", c, False), ("num_batches_tracked", (), False))
+
+
 _WEIGHTS = (P("w", "init", None), P("out", "int+", None))
 
 
 OPS: dict[str, Op] = table(
     Op("dense", (P("bias", "bool", False), *_WEIGHTS), doc="fully connected on the last axis",
        shape=_dense, sizing=True, weighted=True, parameters=_dense_parameters,
-       synapses=_dense_synapses),
+       synapses=_dense_synapses, tensors=_dense_tensors),
     Op("sparse", (P("p", "prob", 0.02), *_WEIGHTS), doc="each synapse exists with probability p",
        shape=_dense, sizing=True, weighted=True, parameters=_sparse_parameters,
-       synapses=_sparse_synapses),
+       synapses=_sparse_synapses, tensors=_sparse_tensors),
     Op("one_to_one", (P("w", "init", None),), doc="one weight per neuron", weighted=True,
-       parameters=_elementwise, synapses=_elementwise),
+       parameters=_elementwise, synapses=_elementwise,
+       tensors=lambda p, i, o: (("weight", i, True),)),
     Op("conv1d", (P("k", "int+", 3), P("stride", "int+", 1), P("pad", "int0", 0),
                   P("bias", "bool", False), *_WEIGHTS), doc="1-d convolution over [C, L]",
        shape=_conv(1), sizing=True, size_axis=0, weighted=True, parameters=_conv_parameters,
-       synapses=_conv_synapses),
+       synapses=_conv_synapses, tensors=_conv_tensors),
     Op("conv2d", (P("k", "int+", 3), P("stride", "int+", 1), P("pad", "int0", 1),
                   P("bias", "bool", False), *_WEIGHTS), doc="2-d convolution over [C, H, W]",
        shape=_conv(2), sizing=True, size_axis=0, weighted=True, parameters=_conv_parameters,
-       synapses=_conv_synapses),
+       synapses=_conv_synapses, tensors=_conv_tensors),
     Op("maxpool", (P("k", "int+", 2),), doc="max over k×k windows, stride k", shape=_pool),
     Op("avgpool", (P("k", "int+", 2),), doc="mean over k×k windows, stride k", shape=_pool),
     Op("flatten", doc="all axes into one", shape=_flatten),
     Op("batchnorm", (P("eps", "positive", 1e-5), P("momentum", "prob", 0.1)),
        doc="batch normalisation over channels", shape=_batchnorm,
-       parameters=lambda p, i, o: 2 * i[0]),
+       parameters=lambda p, i, o: 2 * i[0], tensors=_batchnorm_tensors),
     Op("dropout", (P("p", "prob<1", 0.5),), doc="SNN dropout: one mask per run"),
     Op("scale", (P("c", "number"),), doc="times a constant"),
     Op("noise", (P("std", "nonneg"),), doc="plus Gaussian noise"),
@@ -168,5 +201,6 @@ OPS: dict[str, Op] = table(
        shape=_channel_maxpool),
     Op("dct", (P("k", "int+"),), doc="blockwise DCT of the last two axes", shape=_dct),
     Op("axat", (P("out", "int+", None),), doc="A X Aᵀ on the last two axes, A learnt",
-       shape=_axat, sizing=True, parameters=lambda p, i, o: o[-1] * i[-1]),
+       shape=_axat, sizing=True, parameters=lambda p, i, o: o[-1] * i[-1],
+       tensors=lambda p, i, o: (("weight", (o[-1], i[-1]), True),)),
 )

@@ -14,10 +14,9 @@ from snnc.runtime.layers import (
     Noise,
     OneToOne,
     Scale,
-    SparseLinear,
     delay_sequence,
 )
-from snnc.runtime.network import Named, Network, total
+from snnc.runtime.network import BUILDING_SEED, Named, Network, total
 from snnc.runtime.ops import (
     clamp,
     logical_and,
@@ -29,14 +28,15 @@ from snnc.runtime.ops import (
     where,
 )
 from snnc.runtime.population import Population
+from snnc.runtime.sparse import SparseLinear
 from snnc.runtime.surrogates import heaviside, spike
-from snnc.runtime.synapses import synapse
+from snnc.runtime.synapses import Synapse
 
 __all__ = [
     "ChannelMaxPool", "Connection", "Dropout", "Network", "Noise", "Normal", "OneToOne",
     "Population", "Scale", "SparseLinear", "Uniform", "clamp", "delay_sequence", "encoders",
     "fill", "heaviside", "init_weight", "logical_and", "logical_not", "logical_or", "maximum",
-    "minimum", "Named", "op", "readouts", "seeded", "spike", "synapse", "total", "truth",
+    "minimum", "Named", "op", "readouts", "seeded", "spike", "Synapse", "total", "truth",
     "where", "blend",
 ]
 
@@ -49,11 +49,18 @@ def blend(fired, new, old):
 
 @contextlib.contextmanager
 def seeded(seed: int | None):
-    """Draw a network's random weights, masks and initial values from `seed` (if given)
-    without disturbing the caller's random state."""
+    """Build a network from `seed` (if given) without disturbing the caller's random state:
+    its weights, masks and delays from PyTorch's CPU generator seeded `seed`, and the
+    streams its modules draw from at run time from `seed` too (docs/RNG.md)."""
     if seed is None:
         yield
         return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+    building = BUILDING_SEED.set(seed)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            # the CPU generator only: torch.manual_seed would also reseed every GPU's,
+            # which fork_rng(devices=[]) does not restore
+            torch.default_generator.manual_seed(seed)
+            yield
+    finally:
+        BUILDING_SEED.reset(building)

@@ -6,14 +6,25 @@ import math
 import torch
 from torch import nn
 
+from snnc.runtime.init import DrawsAtRunTime, draw
 
-class Poisson(nn.Module):
-    """P(spike) = value (clipped to [0, 1]) at every step; or a fixed rate with no input."""
 
-    def __init__(self, rate: float | None = None, shape: tuple[int, ...] = ()):
+class Encoder(nn.Module):
+    """What every encoder is built with: its shape (generated code passes it to all)."""
+
+    def __init__(self, shape: tuple[int, ...] = ()):
         super().__init__()
-        self.rate = rate
         self.shape = tuple(shape)
+
+
+class Poisson(DrawsAtRunTime, Encoder):
+    """P(spike) = value (clipped to [0, 1]) at every step; or a fixed rate with no input.
+    It draws one uniform number per element, [T, B, *shape] in time order, so a run of
+    T steps at once draws what T runs of one step would."""
+
+    def __init__(self, shape: tuple[int, ...] = (), rate: float | None = None):
+        super().__init__(shape)
+        self.rate = rate
 
     def forward(self, x: torch.Tensor | None, steps: int, batch: int, like: torch.Tensor):
         if x is None:
@@ -21,21 +32,22 @@ class Poisson(nn.Module):
                            device=like.device)
         else:
             p = x.clamp(0, 1)
-        return (torch.rand_like(p) < p).to(p.dtype)
+        uniform = draw(p.shape, p, self.generator, lambda t, g: t.uniform_(generator=g))
+        return (uniform < p).to(p.dtype)
 
 
-class Constant(nn.Module):
+class Constant(Encoder):
     """A spike wherever the value is positive, at every step."""
 
     def forward(self, x: torch.Tensor, steps: int, batch: int, like: torch.Tensor):
         return (x > 0).to(x.dtype)
 
 
-class Latency(nn.Module):
+class Latency(Encoder):
     """One spike per element, earlier for larger values in [0, 1] (linear or log in time)."""
 
-    def __init__(self, t_max: float, mode: str = "linear"):
-        super().__init__()
+    def __init__(self, shape: tuple[int, ...] = (), t_max: float = 20, mode: str = "linear"):
+        super().__init__(shape)
         self.t_max, self.mode = t_max, mode
 
     def forward(self, x: torch.Tensor, steps: int, batch: int, like: torch.Tensor):
@@ -52,7 +64,7 @@ class Latency(nn.Module):
         return (step == t.unsqueeze(0)).to(x.dtype)
 
 
-class Periodic(nn.Module):
+class Periodic(Encoder):
     """Replays a [B, P, *shape] spike pattern: step t emits pattern[:, t mod P]."""
 
     def forward(self, x: torch.Tensor, steps: int, batch: int, like: torch.Tensor):

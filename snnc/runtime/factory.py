@@ -12,9 +12,9 @@ from snnc.runtime.layers import (
     Noise,
     OneToOne,
     Scale,
-    SparseLinear,
     SynapseDelays,
 )
+from snnc.runtime.sparse import SparseLinear
 from snnc.runtime.spike_dense import SpikeLinear
 
 Shape = tuple[int, ...]
@@ -36,8 +36,7 @@ def _dense(i: Shape, o: Shape, bias: bool, w=None, out=None) -> nn.Module:
 
 def _sparse(i: Shape, o: Shape, p: float, w=None, out=None) -> nn.Module:
     layer = SparseLinear(i[-1], o[-1], p)
-    init_weight(layer.weight, w)
-    layer.weight.data.mul_(layer.mask)
+    init_weight(layer.weight, w)  # the vector of the synapses that exist
     return layer
 
 

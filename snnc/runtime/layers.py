@@ -9,14 +9,15 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from snnc.runtime.init import fill
+from snnc.runtime.init import DrawsAtRunTime, draw, fill
+from snnc.runtime.sparse import SparseLinear, resize_for_loading
 
 
 class StepAware(nn.Module):
     """Marks an op whose forward takes (x, steps): it needs T of the [T·B, ...] tensor."""
 
 
-class Dropout(StepAware):
+class Dropout(DrawsAtRunTime, StepAware):
     """SNN dropout: one mask per run, held over all steps (SpikingFlow's Dropout)."""
 
     def __init__(self, p: float):
@@ -32,7 +33,9 @@ class Dropout(StepAware):
             return x
         per_step = x.view(steps, -1, *x.shape[1:])
         if self.keep is None or self.keep.shape[1:] != per_step.shape[1:]:
-            self.keep = torch.empty_like(per_step[:1]).bernoulli_(1 - self.p) / (1 - self.p)
+            kept = draw(per_step[:1].shape, x, self.generator,
+                        lambda t, g: t.bernoulli_(1 - self.p, generator=g))
+            self.keep = (kept / (1 - self.p)).to(x.dtype)
         return (per_step * self.keep).view_as(x)
 
     def extra_repr(self) -> str:
@@ -51,15 +54,22 @@ class Scale(nn.Module):
         return f"c={self.c}"
 
 
-class Noise(nn.Module):
-    """Gaussian noise on the current (SpikingFlow's GaussianLinear)."""
+class Noise(DrawsAtRunTime, StepAware):
+    """Gaussian noise on the current (SpikingFlow's GaussianLinear). A seeded network draws
+    it step by step: normal_ draws in blocks of 16, so one draw for all T steps would differ
+    from T draws of one step (a network run step by step)."""
 
     def __init__(self, std: float):
         super().__init__()
         self.std = std
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + torch.randn_like(x) * self.std
+    def forward(self, x: torch.Tensor, steps: int) -> torch.Tensor:
+        if self.generator is None:
+            return x + torch.randn_like(x) * self.std
+        per_step = x.view(steps, -1, *x.shape[1:])
+        noise = torch.stack([draw(per_step.shape[1:], x, self.generator,
+                                  lambda t, g: t.normal_(generator=g)) for _ in range(steps)])
+        return x + noise.view_as(x).to(x.dtype) * self.std
 
     def extra_repr(self) -> str:
         return f"std={self.std}"
@@ -77,58 +87,6 @@ class OneToOne(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.weight
-
-
-class SparseLinear(nn.Linear):
-    """A linear map whose synapses each exist with probability p; the mask is fixed.
-
-    It keeps weight ⊙ mask, made again when the weight or the mask has changed (in place,
-    as optimisers and load_state_dict change them, or replaced) and at every reset():
-    made at every call, a run step by step (a recurrent network) would make a dense
-    product per step, which glibc's allocator hardly gives back (2 GB for 300 steps of
-    a 2000×2000 mask)."""
-
-    def __init__(self, in_features: int, out_features: int, p: float, bias: bool = False):
-        super().__init__(in_features, out_features, bias=bias)
-        self.register_buffer("mask", (torch.rand(out_features, in_features) < p).float())
-        with torch.no_grad():
-            self.weight.mul_(self.mask)
-        self.reset()
-
-    def reset(self) -> None:
-        self.masked: tuple[tuple[int, ...], torch.Tensor] | None = None
-
-    def masked_weight(self) -> torch.Tensor:
-        """weight ⊙ mask, outside autograd (_MaskedLinear masks the gradient)."""
-        key = (self.weight._version, self.weight.data_ptr(), self.mask._version,
-               self.mask.data_ptr())
-        if self.masked is None or self.masked[0] != key:
-            with torch.no_grad():
-                self.masked = (key, self.weight * self.mask)
-        return self.masked[1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = _MaskedLinear.apply(x, self.weight, self.mask, self.masked_weight())
-        return out + self.bias if self.bias is not None else out
-
-
-class _MaskedLinear(torch.autograd.Function):
-    """x (weight ⊙ mask)ᵀ from the product `masked`, with the gradient to the weight masked;
-    saves x but no product of its own (one per step in a run step by step)."""
-
-    @staticmethod
-    def forward(ctx, x, weight, mask, masked):
-        ctx.save_for_backward(x, mask, masked)
-        return nn.functional.linear(x, masked)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        x, mask, masked = ctx.saved_tensors
-        grad_x = grad @ masked if ctx.needs_input_grad[0] else None
-        grad_weight = (_Linear.weight_grad(grad, x) * mask if ctx.needs_input_grad[1]
-                       else None)
-        return grad_x, grad_weight, None, None
 
 
 class ChannelMaxPool(nn.Module):
@@ -180,7 +138,8 @@ class DCT(nn.Module):
 
 class SynapseDelays(StepAware):
     """A dense, sparse or one-to-one op whose synapses each have their own delay, drawn
-    once from [low, high] (`delay uniform(a, b)`; the buffer `delays` holds them).
+    once from [low, high] (`delay uniform(a, b)`; the buffer `delays` holds them, shaped
+    like the op's weight: [out, in] for dense, one per existing synapse for sparse).
 
     The part every synapse shares, `low`, delays the whole connection (Connection adds it
     to its own delay), so step mode reads a recurrent source only from steps it has sent;
@@ -208,13 +167,24 @@ class SynapseDelays(StepAware):
     def forward(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         blocks = [*self.history, x.view(steps, -1, *x.shape[1:])]
         timeline = _Timeline(self.delays, self.low, [len(b) for b in blocks], steps)
-        kind = _Elementwise if isinstance(self.inner, OneToOne) else _Linear
-        out = _DelayedOp.apply(timeline, kind, self.weight, getattr(self.inner, "mask", None),
-                               *blocks)
+        out = _DelayedOp.apply(timeline, self._kind(), self.weight, *blocks)
         self.history = _last_steps(blocks, self.high - self.low)
         bias = getattr(self.inner, "bias", None)
         out = out + bias if bias is not None else out
         return out.reshape(steps * out.shape[1], *out.shape[2:])
+
+    def _kind(self):
+        """How the inner op maps inputs with a weight (see _Linear)."""
+        if isinstance(self.inner, OneToOne):
+            return _Elementwise
+        if isinstance(self.inner, SparseLinear):
+            return self.inner.synapses()
+        return _Linear
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a sparse op's state may hold another draw, with another count of synapses
+        resize_for_loading(self, state_dict, prefix, ("delays",))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class _Timeline:
@@ -246,7 +216,8 @@ class _Timeline:
 
 
 class _Linear:
-    """How a dense or sparse op maps [n, B, ..., in] to [n, B, ..., out] with weight [out, in]."""
+    """How a dense op maps [n, B, ..., in] to [n, B, ..., out] with weight [out, in]
+    (snnc.runtime.sparse.Synapses does the same for a sparse op's weight vector)."""
 
     @staticmethod
     def out_shape(x: torch.Tensor, weight: torch.Tensor) -> tuple[int, ...]:
@@ -283,12 +254,12 @@ class _DelayedOp(torch.autograd.Function):
     keep one per delay and step): the backward masks the weight again."""
 
     @staticmethod
-    def forward(ctx, timeline: _Timeline, kind, weight, mask, *blocks):
+    def forward(ctx, timeline: _Timeline, kind, weight, *blocks):
         ctx.timeline, ctx.kind = timeline, kind
-        ctx.save_for_backward(weight, mask, *blocks)
+        ctx.save_for_backward(weight, *blocks)
         out = weight.new_zeros(timeline.steps, *kind.out_shape(blocks[-1], weight)[1:])
         for synapses, first, pieces in timeline.groups():
-            masked = _masked(weight, synapses, mask)
+            masked = _masked(weight, synapses)
             for block, start, stop, at in pieces:
                 rows = slice(first + at, first + at + stop - start)
                 out[rows] += kind.apply(blocks[block][start:stop], masked)
@@ -297,12 +268,12 @@ class _DelayedOp(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        weight, mask, *blocks = ctx.saved_tensors
-        need_weight, need_blocks = ctx.needs_input_grad[2], ctx.needs_input_grad[4:]
+        weight, *blocks = ctx.saved_tensors
+        need_weight, need_blocks = ctx.needs_input_grad[2], ctx.needs_input_grad[3:]
         grad_weight = torch.zeros_like(weight) if need_weight else None
         grad_blocks = [None] * len(blocks)
         for synapses, first, pieces in ctx.timeline.groups():
-            masked = _masked(weight, synapses, mask)
+            masked = _masked(weight, synapses)
             for block, start, stop, at in pieces:
                 g = grad[first + at:first + at + stop - start]
                 if need_blocks[block]:
@@ -311,14 +282,13 @@ class _DelayedOp(torch.autograd.Function):
                     grad_blocks[block][start:stop] += ctx.kind.transpose(g, masked)
                 if need_weight:
                     grad_weight += _masked(ctx.kind.weight_grad(g, blocks[block][start:stop]),
-                                           synapses, mask)
-        return None, None, grad_weight, None, *grad_blocks
+                                           synapses)
+        return None, None, grad_weight, *grad_blocks
 
 
-def _masked(weight: torch.Tensor, synapses: torch.Tensor, mask: torch.Tensor | None):
-    """The weights of `synapses` (and of a sparse op's mask), zeros elsewhere."""
-    kept = torch.where(synapses, weight, 0.0)  # a third cheaper than weight * synapses
-    return kept if mask is None else kept * mask
+def _masked(weight: torch.Tensor, synapses: torch.Tensor) -> torch.Tensor:
+    """The weights of `synapses`, zeros elsewhere."""
+    return torch.where(synapses, weight, 0.0)  # a third cheaper than weight * synapses
 
 
 def _last_steps(blocks: list[torch.Tensor], count: int) -> list[torch.Tensor]:
@@ -348,7 +318,8 @@ class Connection(nn.Module):
 
     @property
     def weight(self) -> torch.Tensor:
-        """The weights of the connection's weighted op ([out, in] for dense)."""
+        """The weights of the connection's weighted op: [out, in] for dense, for sparse
+        the vector of its existing synapses' (SparseLinear.dense_weight() gives [out, in])."""
         for op in self.ops:
             if hasattr(op, "weight") and not isinstance(op, nn.modules.batchnorm._BatchNorm):
                 return op.weight

@@ -1,8 +1,16 @@
 """What every generated network class inherits: inputs, reset, monitors, connections."""
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import torch
 from torch import nn
+
+from snnc.runtime.init import DrawsAtRunTime, stream
+
+#: The seed of the network being built (set by runtime.seeded), None outside one or
+#: without a seed: the tables built inside give their modules' run-time streams from it.
+BUILDING_SEED: ContextVar[int | None] = ContextVar("BUILDING_SEED", default=None)
 
 
 class _ByName(nn.Module):
@@ -40,9 +48,24 @@ class _ByName(nn.Module):
 
 
 class Named(_ByName):
-    """Submodules by the names the network gives them (populations, encoders, connections)."""
+    """Submodules by the names the network gives them (populations, encoders, connections).
+    Built inside a seeded network, it gives each of them that draws at run time its stream."""
 
     _table = "_modules"
+
+    def __init__(self, children: dict):
+        super().__init__(children)
+        seed = BUILDING_SEED.get()
+        if seed is not None:
+            seed_streams(self, seed)
+
+
+def seed_streams(table: Named, seed: int) -> None:
+    """A fresh generator for each module of `table` that draws at run time, from `seed`
+    and the module's path in the table (the same in every backend and build)."""
+    for path, module in table.named_modules():
+        if isinstance(module, DrawsAtRunTime):
+            module.generator = stream(seed, path)
 
 
 class NamedParameters(_ByName):
@@ -65,6 +88,8 @@ class Network(nn.Module):
     #: name -> shape (without batch and time) of each input, set by the subclass
     input_shapes: dict[str, tuple[int, ...]] = {}
     steps: int = 1
+    #: the `seed` setting; None draws from PyTorch's global generator
+    seed: int | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -76,6 +101,18 @@ class Network(nn.Module):
             if module is not self and hasattr(module, "reset"):
                 module.reset()
         self.monitors = {}
+
+    def reseed(self, seed: int | None = None) -> None:
+        """Restart the run-time random streams (Poisson spikes, random initial states,
+        dropout masks, noise) from `seed`, by default the network's own: the next run
+        draws what the first run after construction drew. Weights stay as they are.
+        reset() does not restart them: each run draws afresh, as training needs."""
+        seed = self.seed if seed is None else seed
+        if seed is None:
+            raise ValueError(f"{type(self).__name__} has no seed: give reseed() one")
+        for table in self.children():
+            if isinstance(table, Named):
+                seed_streams(table, seed)
 
     def connection(self, name: str) -> nn.Module:
         """The connection called `name` (`SRC->DST` unless named with `as`)."""

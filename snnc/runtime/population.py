@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from snnc.runtime import fused
-from snnc.runtime.init import fill
+from snnc.runtime.init import DrawsAtRunTime, fill
 from snnc.runtime.network import NamedParameters
 
 
-class Population(nn.Module):
+class Population(DrawsAtRunTime, nn.Module):
     def __init__(self, name: str, step: Callable, shape: tuple[int, ...],
                  state_init: Mapping[str, object], learnable: Mapping[str, float] | None = None,
                  refractory: int = 0, feedback_group: int | None = None,
@@ -54,8 +54,11 @@ class Population(nn.Module):
         self.recorded = {}
 
     def _init_states(self, like: torch.Tensor) -> None:
+        """The states at the first step of a run, drawn once per run in declaration order
+        (from `generator` in a seeded network)."""
         batch_shape = like.shape[: like.dim() - len(self.shape)]
-        self.states = {name: fill(self.state_init[name], (*batch_shape, *self.shape), like)
+        self.states = {name: fill(self.state_init[name], (*batch_shape, *self.shape), like,
+                                  self.generator)
                        for name in self.state_names}
         if self.refractory:
             self.countdown = torch.zeros_like(like)
@@ -117,7 +120,8 @@ class Population(nn.Module):
         result = fused.run(source, self.detach_reset, x_seq, slots,
                            list(self.learnable.values()), self.feedback)
         if result is None:
-            self.states = None  # the reference step starts this run afresh
+            # The reference step runs from the states drawn above: drawn again, a seeded
+            # run would start elsewhere where the kernels do not build than where they do.
             return None
         spikes, final = result
         if self.refractory:

@@ -1,127 +1,45 @@
-"""Synapses: how a connection's weighted spikes become the target's current, over T steps.
+"""Synapses: how a connection's weighted spikes become the target's current, step by step.
 
-Each takes the connection's current sequence [T, B, *shape] (after ops and delay)
-and returns the synaptic current sequence.
+A synapse runs its generated step function (printed from snnc.registry.synapses:
+`step(x, *states, *learnable) -> (current, states)`) and keeps its states from step to
+step until reset(), as a population does.
 """
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
 
-class _Sequential(nn.Module):
-    """A synapse with one state carried from step to step within a run; subclasses
-    define `step(x, i) -> i`."""
+class Synapse(nn.Module):
+    """`presynaptic`: it acts on the source's spikes before the connection's ops (STP);
+    else on the current after the ops and the delay. Learnable parameters are attributes
+    (`synapse.w` in a state_dict)."""
 
-    def __init__(self):
+    def __init__(self, step: Callable, states: Mapping[str, float],
+                 learnable: Mapping[str, float] | None = None, presynaptic: bool = False):
         super().__init__()
+        self.step, self.initial, self.presynaptic = step, dict(states), presynaptic
+        self.learnable = tuple(learnable or {})
+        for name, value in (learnable or {}).items():
+            self.register_parameter(name, nn.Parameter(torch.tensor(float(value))))
         self.reset()
 
     def reset(self) -> None:
-        self.current = None
+        self.states: tuple[torch.Tensor, ...] | None = None
 
     def single_step(self, x: torch.Tensor) -> torch.Tensor:
-        """Step mode: this step's current, the state kept until reset()."""
-        previous = torch.zeros_like(x) if self.current is None else self.current
-        self.current = self.step(x, previous)
-        return self.current
+        """This step's current; the states carry over to the next call until reset()."""
+        if self.states is None:
+            self.states = tuple(torch.full_like(x, v) for v in self.initial.values())
+        current, self.states = self.step(x, *self.states,
+                                         *(getattr(self, n) for n in self.learnable))
+        return current
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        current = torch.zeros_like(seq[0])
-        out = []
-        for x in seq:
-            current = self.step(x, current)
-            out.append(current)
-        return torch.stack(out)
+        """[T, B, ...] in, [T, B, ...] out, one step after the other."""
+        return torch.stack([self.single_step(x) for x in seq])
 
-
-class ExpCurrent(_Sequential):
-    """The current decays with tau (exactly, per step) and jumps by the weighted spikes:
-    the synapse of the Vogels-Abbott CUBA benchmark."""
-
-    def __init__(self, tau: float):
-        super().__init__()
-        self.decay = math.exp(-1.0 / tau)
-
-    def step(self, x, i):
-        return i * self.decay + x
-
-
-class ExpDecayCurrent(_Sequential):
-    """SpikingFlow's ExpDecayCurrent: set to `amplitude` where a spike arrives, else decays."""
-
-    def __init__(self, tau: float, amplitude: float):
-        super().__init__()
-        self.decay, self.amplitude = math.exp(-1.0 / tau), amplitude
-
-    def step(self, x, i):
-        return torch.where(x != 0, torch.full_like(i, self.amplitude), i * self.decay)
-
-
-class Filter(_Sequential):
-    """SpikingJelly's SynapseFilter: I = I - (1 - S) I / tau + S, tau optionally learnable
-    (as 1/tau = sigmoid(w), so it stays above 1)."""
-
-    def __init__(self, tau: float, learnable: bool = False):
-        super().__init__()
-        self.tau = tau
-        self.w = nn.Parameter(torch.tensor(-math.log(tau - 1.0))) if learnable else None
-
-    def step(self, x, i):
-        inv_tau = self.w.sigmoid() if self.w is not None else 1.0 / self.tau
-        return i - (1.0 - x) * i * inv_tau + x
-
-
-class STP(nn.Module):
-    """Tsodyks-Markram short-term plasticity on the presynaptic spikes (SpikingFlow's
-    STPTransformer): resources x recover with tau_d, utilisation v relaxes to v_base with
-    tau_f; a spike raises v by v_base (1 - v), releases v x and uses it up. Each step:
-        x += (1 - x) / tau_d;  v += (v_base - v) / tau_f;  v += v_base (1 - v) s
-        out = v x s;  x -= out
-    Applied to the source's spikes before the connection's ops (`presynaptic`)."""
-
-    presynaptic = True
-
-    def __init__(self, v_base: float, tau_f: float, tau_d: float):
-        super().__init__()
-        self.v_base, self.tau_f, self.tau_d = v_base, tau_f, tau_d
-        self.reset()
-
-    def reset(self) -> None:
-        self.x = self.v = None
-
-    def single_step(self, s: torch.Tensor) -> torch.Tensor:
-        if self.x is None:
-            self.x, self.v = torch.ones_like(s), torch.full_like(s, self.v_base)
-        x = self.x + (1.0 - self.x) / self.tau_d
-        v = self.v + (self.v_base - self.v) / self.tau_f
-        v = v + self.v_base * (1.0 - v) * s
-        out = v * x * s
-        self.x, self.v = x - out, v
-        return out
-
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self.single_step(s) for s in seq])
-
-
-class SpikeCurrent(nn.Module):
-    """SpikingFlow's spike current: the weighted spikes times `amplitude`."""
-
-    def __init__(self, amplitude: float):
-        super().__init__()
-        self.amplitude = amplitude
-
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        return seq * self.amplitude
-
-    single_step = forward
-
-
-SYNAPSES = {"exp_current": ExpCurrent, "exp_decay_current": ExpDecayCurrent, "filter": Filter,
-            "spike_current": SpikeCurrent, "stp": STP}
-
-
-def synapse(kind: str, **params) -> nn.Module:
-    return SYNAPSES[kind](**params)
+    def extra_repr(self) -> str:
+        return ", ".join(self.initial) or "stateless"
