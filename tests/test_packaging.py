@@ -25,13 +25,15 @@ def test_wheel_ships_grammar_stdlib_and_entry_point(wheel):
     assert "snnc/grammar/snn.lark" in names
     assert "snnc/stdlib/neurons.snn" in names
     assert "snnc/templates/softbp/network.py.j2" in names
+    assert "snnc/templates/torch/connection.py.j2" in names
+    assert "snnc/registry/ops.py" in names and "snnc/plan/lower.py" in names
     for kernel in ("cpu.c.j2", "cuda.cu.j2", "step.h.j2", "spike_dense.c"):
         assert f"snnc/templates/kernels/{kernel}" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "snnc = snnc.cli:run" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
-def test_unpacked_wheel_checks_a_sample_from_elsewhere(wheel, tmp_path):
+def test_unpacked_wheel_checks_and_builds_a_sample_from_elsewhere(wheel, tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     sample = tmp_path / "n.snn"
@@ -39,7 +41,8 @@ def test_unpacked_wheel_checks_a_sample_from_elsewhere(wheel, tmp_path):
     result = subprocess.run([sys.executable, "-I", "-c",
                              f"import sys; sys.path.insert(0, {str(site)!r}); "
                              "import snnc, snnc.cli; print(snnc.__file__); "
-                             f"sys.exit(snnc.cli.main(['check', {str(sample)!r}]))"],
+                             f"assert snnc.cli.main(['check', {str(sample)!r}]) == 0; "
+                             f"sys.exit(snnc.cli.main(['build', {str(sample)!r}]))"],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith(str(site))

@@ -9,7 +9,7 @@ from snnc.backends.common import literal
 from snnc.ir import expr as ex
 from snnc.ir.nodes import Population
 from snnc.ir.values import Spec
-from snnc.plan.nodes import SynapseStep
+from snnc.plan.nodes import RuleStep, SynapseStep
 from snnc.printers import TorchPrinter, split_deep
 
 # Names the step function uses itself, and its temporaries (_e0, _e1, ...) where an
@@ -77,6 +77,25 @@ def synapse_function(synapse: SynapseStep) -> dict:
     return {"args": ["x", *states, *(name for name, _ in synapse.learnable)], "lines": lines,
             "returns": f"{per_synapse(synapse.output)}, ({', '.join(states)}"
                        f"{',' if len(states) == 1 else ''})"}
+
+
+def rule_functions(rule: RuleStep) -> dict[str, dict]:
+    """A plasticity rule's steps (runtime.plasticity.STDP calls them): `decay` of both
+    traces, and per pathway its trace's jump and the weight's change, printed from the
+    rule's equations (snnc.registry.rules, parameters folded). Its names are the
+    registry's own (x_pre, x_post, w)."""
+    printer = TorchPrinter(like="w")
+
+    def function(args: list[str], assigns) -> dict:
+        lines = [f"{a.target} = {printer(a.value)}" for a in assigns]
+        targets = list(dict.fromkeys(a.target for a in assigns))
+        return {"args": args, "lines": lines, "returns": ", ".join(targets)}
+
+    return {"decay": function(["x_pre", "x_post"], rule.decay),
+            "pre_trace": function(["x_pre"], [rule.pre_trace]),
+            "pre_weight": function(["w", "x_pre", "x_post"], [rule.pre_weight]),
+            "post_trace": function(["x_post"], [rule.post_trace]),
+            "post_weight": function(["w", "x_pre", "x_post"], [rule.post_weight])}
 
 
 def local_names(names: list[str]) -> dict[str, str]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import networkx as nx
 
 from snnc.errors import SnnError
+from snnc.ir import expr as ex
 from snnc.ir.graph import connections, populations
 from snnc.ir.nodes import Connection, Encoder, Population
 from snnc.ir.values import Uniform
 from snnc.passes.fold import fold
-from snnc.plan.nodes import LAYERS, STEPS, Plan, Projection, SynapseStep, Tensor
-from snnc.registry import OPS, SYNAPSES
+from snnc.plan.nodes import LAYERS, STEPS, Plan, Projection, RuleStep, SynapseStep, Tensor
+from snnc.registry import OPS, RULES, SYNAPSES
 
 # The ops whose synapses can each have their own delay: one weight per synapse.
 _PER_SYNAPSE = ("dense", "sparse", "one_to_one")
@@ -60,7 +61,8 @@ def projection(conn: Connection) -> Projection:
         connectivity="conv" if kind in ("conv1d", "conv2d") else kind,
         delay=conn.min_delay,
         synapse_delays=(conn.min_delay, conn.max_delay) if per_synapse else None,
-        synapse=synapse_step(conn), rule=conn.rule, in_shape=conn.in_shape,
+        synapse=synapse_step(conn), rule=conn.rule, learning=rule_step(conn),
+        in_shape=conn.in_shape,
         out_shape=conn.out_shape, pos=conn.pos)
 
 
@@ -77,9 +79,25 @@ def synapse_step(conn: Connection) -> SynapseStep | None:
     return SynapseStep(
         kind=entry.name,
         states=tuple((name, _number(f(init))) for name, init in entry.states),
-        update=tuple(type(a)(a.target, f(a.value)) for a in entry.update),
+        update=tuple(ex.Assign(a.target, f(a.value)) for a in entry.update),
         output=f(entry.output), presynaptic=entry.presynaptic,
         learnable=tuple((name, _number(f(init))) for name, init in learnable))
+
+
+def rule_step(conn: Connection) -> RuleStep | None:
+    """The connection's plasticity rule as equations with its bound parameters folded in
+    (f_w as the flag `multiplicative`)."""
+    if conn.rule is None:
+        return None
+    entry = RULES[conn.rule.kind]
+    params = {k: v for k, v in conn.rule.params.items() if k != "f_w"}
+    params["multiplicative"] = conn.rule.params["f_w"].name == "multiplicative"
+
+    def f(assigns):
+        return tuple(ex.Assign(a.target, fold(a.value, params)) for a in assigns)
+
+    (pre_trace, pre_weight), (post_trace, post_weight) = f(entry.on_pre), f(entry.on_post)
+    return RuleStep(entry.name, f(entry.decay), pre_trace, pre_weight, post_trace, post_weight)
 
 
 def _number(expr) -> float:

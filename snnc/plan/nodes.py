@@ -39,6 +39,19 @@ class SynapseStep:
 
 
 @dataclass(frozen=True)
+class RuleStep:
+    """A plasticity rule's equations (snnc.registry.rules) with its parameters folded in:
+    the traces' decay every step, then each pathway's trace jump and weight change."""
+
+    kind: str
+    decay: tuple[ex.Assign, ...]
+    pre_trace: ex.Assign
+    pre_weight: ex.Assign
+    post_trace: ex.Assign
+    post_weight: ex.Assign
+
+
+@dataclass(frozen=True)
 class Projection:
     """A connection lowered: the source's output through `ops` to the target's input."""
 
@@ -52,6 +65,7 @@ class Projection:
     synapse_delays: tuple[int, int] | None  # per-synapse delays drawn in [low, high]
     synapse: SynapseStep | None
     rule: Spec | None
+    learning: RuleStep | None
     in_shape: Shape
     out_shape: Shape
     pos: Pos

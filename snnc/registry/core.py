@@ -39,6 +39,7 @@ Combination = Callable[[Mapping[str, object], Callable[[str], Pos]], None]
 
 # The backends snnc has; an entry lists those that run it.
 SOFTBP, CLOCK, EVENT = "softbp", "clock", "event"
+STEPPED = frozenset({SOFTBP, CLOCK})  # the two that step neurons through time
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from snnc.errors import Pos, SnnError
 from snnc.ir.values import Symbol
-from snnc.registry.core import LOG_LATENCY_T_MAX, P, Signature, ordered, table
+from snnc.registry.core import LOG_LATENCY_T_MAX, STEPPED, P, Signature, ordered, table
 
 Shape = tuple[int, ...]
 
@@ -17,6 +17,7 @@ class Encoder(Signature):
     sources: tuple[str, ...] = ()
     shape: Callable[[Shape, Mapping], Shape] | None = None
     produces: str = "spikes"   # "spikes" ([T, B, *shape] trains) or "times"
+    backends: frozenset[str] = STEPPED
 
 
 def _latency(p: Mapping, at: Callable[[str], Pos]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from snnc.limits import MAX_ELEMENTS
-from snnc.registry.core import P, Signature, table
+from snnc.registry.core import SOFTBP, STEPPED, P, Signature, table
 
 Shape = tuple[int, ...]
 ShapeRule = Callable[[Shape, Mapping, int], Shape]  # (input, params, size) -> output
@@ -48,6 +48,7 @@ class Op(Signature):
     parameters: Count = _none
     synapses: Count = _none
     tensors: Tensors = _nothing   # the weights first, if it has any
+    backends: frozenset[str] = STEPPED
 
 
 # ------------------------------------------------------------------ shape rules
@@ -168,6 +169,8 @@ def _batchnorm_tensors(p: Mapping, i: Shape, o: Shape) -> tuple:
 
 
 _WEIGHTS = (P("w", "init", None), P("out", "int+", None))
+# batch statistics and dropout masks belong to training, which a simulation does not do
+TRAINING = frozenset({SOFTBP})
 
 
 OPS: dict[str, Op] = table(
@@ -193,8 +196,10 @@ OPS: dict[str, Op] = table(
     Op("flatten", doc="all axes into one", shape=_flatten),
     Op("batchnorm", (P("eps", "positive", 1e-5), P("momentum", "prob", 0.1)),
        doc="batch normalisation over channels", shape=_batchnorm,
-       parameters=lambda p, i, o: 2 * i[0], tensors=_batchnorm_tensors),
-    Op("dropout", (P("p", "prob<1", 0.5),), doc="SNN dropout: one mask per run"),
+       parameters=lambda p, i, o: 2 * i[0], tensors=_batchnorm_tensors,
+       backends=TRAINING),
+    Op("dropout", (P("p", "prob<1", 0.5),), doc="SNN dropout: one mask per run",
+       backends=TRAINING),
     Op("scale", (P("c", "number"),), doc="times a constant"),
     Op("noise", (P("std", "nonneg"),), doc="plus Gaussian noise"),
     Op("channel_maxpool", (P("k", "int+"),), doc="max over groups of k channels",

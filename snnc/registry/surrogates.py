@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 from snnc.ir import expr as ex
-from snnc.registry.core import CLOCK, SOFTBP, P, Signature, table
+from snnc.registry.core import STEPPED, P, Signature, table
 from snnc.registry.equations import add, c, call, cmp, div, mul, n, power, sub
 
 H = "h"  # the variable of every derivative: h = v - v_threshold (spike = Heaviside(h))
@@ -18,7 +18,7 @@ H = "h"  # the variable of every derivative: h = v - v_threshold (spike = Heavis
 class Surrogate(Signature):
     derivative: ex.Expr = c(0.0)
     # a clock simulation has no backward pass: it runs any surrogate by ignoring it
-    backends: frozenset[str] = frozenset({SOFTBP, CLOCK})
+    backends: frozenset[str] = STEPPED
 
 
 def _sigmoid() -> ex.Expr:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snnc.ir import expr as ex
-from snnc.registry.core import P, Signature, stable_taus, table
+from snnc.registry.core import STEPPED, P, Signature, stable_taus, table
 from snnc.registry.equations import add, c, call, cmp, div, let, mul, n, neg, sub
 
 
@@ -20,6 +20,7 @@ class Synapse(Signature):
     output: ex.Expr = n("x")
     presynaptic: bool = False
     learnable: tuple[tuple[str, ex.Expr], ...] = ()  # (parameter, initial value)
+    backends: frozenset[str] = STEPPED
 
 
 def _filter_checks(p, at) -> None:

@@ -27,14 +27,17 @@ from snnc.runtime.ops import (
     truth,
     where,
 )
+from snnc.runtime.plasticity import STDP
 from snnc.runtime.population import Population
+from snnc.runtime.simulator import Simulator
 from snnc.runtime.sparse import SparseLinear
 from snnc.runtime.surrogates import heaviside, spike
 from snnc.runtime.synapses import Synapse
 
 __all__ = [
     "ChannelMaxPool", "Connection", "Dropout", "Network", "Noise", "Normal", "OneToOne",
-    "Population", "Scale", "SparseLinear", "Uniform", "clamp", "delay_sequence", "encoders",
+    "Population", "STDP", "Scale", "Simulator", "SparseLinear", "Uniform", "clamp",
+    "delay_sequence", "encoders",
     "fill", "heaviside", "init_weight", "logical_and", "logical_not", "logical_or", "maximum",
     "minimum", "Named", "op", "readouts", "seeded", "spike", "Synapse", "total", "truth",
     "where", "blend",

@@ -1,4 +1,5 @@
-"""Encoders: values -> spikes, for all T steps at once ([T, B, *shape])."""
+"""Encoders: values -> spikes, for T steps at once ([T, B, *shape]): all of a run (softbp)
+or one step at a time (the clock backend: `start` is the first step's index in the run)."""
 from __future__ import annotations
 
 import math
@@ -26,7 +27,8 @@ class Poisson(DrawsAtRunTime, Encoder):
         super().__init__(shape)
         self.rate = rate
 
-    def forward(self, x: torch.Tensor | None, steps: int, batch: int, like: torch.Tensor):
+    def forward(self, x: torch.Tensor | None, steps: int, batch: int, like: torch.Tensor,
+                start: int = 0):
         if x is None:
             p = torch.full((steps, batch, *self.shape), self.rate, dtype=like.dtype,
                            device=like.device)
@@ -39,7 +41,8 @@ class Poisson(DrawsAtRunTime, Encoder):
 class Constant(Encoder):
     """A spike wherever the value is positive, at every step."""
 
-    def forward(self, x: torch.Tensor, steps: int, batch: int, like: torch.Tensor):
+    def forward(self, x: torch.Tensor, steps: int, batch: int, like: torch.Tensor,
+                start: int = 0):
         return (x > 0).to(x.dtype)
 
 
@@ -50,7 +53,8 @@ class Latency(Encoder):
         super().__init__(shape)
         self.t_max, self.mode = t_max, mode
 
-    def forward(self, x: torch.Tensor, steps: int, batch: int, like: torch.Tensor):
+    def forward(self, x: torch.Tensor, steps: int, batch: int, like: torch.Tensor,
+                start: int = 0):
         value = x[0].clamp(0, 1)
         if self.mode == "linear":
             t = (self.t_max - 1) * (1 - value)
@@ -59,16 +63,17 @@ class Latency(Encoder):
             t = (self.t_max - 1) - torch.log(alpha * value + 1)
         # past the run, a step never comes; clamped first, as a float past int64 (t_max up
         # to 1e30) has no defined conversion
-        t = t.clamp(0, steps).round().long()
-        step = torch.arange(steps, device=x.device).view(-1, *([1] * value.dim()))
+        t = t.clamp(0, start + steps).round().long()
+        step = torch.arange(start, start + steps, device=x.device).view(-1, *([1] * value.dim()))
         return (step == t.unsqueeze(0)).to(x.dtype)
 
 
 class Periodic(Encoder):
     """Replays a [B, P, *shape] spike pattern: step t emits pattern[:, t mod P]."""
 
-    def forward(self, x: torch.Tensor, steps: int, batch: int, like: torch.Tensor):
+    def forward(self, x: torch.Tensor, steps: int, batch: int, like: torch.Tensor,
+                start: int = 0):
         pattern = x[0]
         period = pattern.shape[1]
-        index = torch.arange(steps, device=x.device) % period
+        index = torch.arange(start, start + steps, device=x.device) % period
         return pattern[:, index].transpose(0, 1)

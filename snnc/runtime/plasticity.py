@@ -1,0 +1,118 @@
+"""Plasticity on the clock backend: trace STDP on one connection's weighted op, run from
+the rule's generated step functions (printed from snnc.registry.rules).
+
+Each synapse keeps its own presynaptic trace, as Brian2's `apre` is per synapse: with
+per-synapse delays a source's spike reaches each of its synapses at its own step. The
+postsynaptic trace is per target neuron (spikes reach it without delay). Every step, after
+the network's spikes: the traces decay, then where a spike reached a synapse its trace
+jumps and its weight changes (the pre pathway), then where the target fired its trace
+jumps and the weights of its synapses change (the post pathway), as Brian2 orders a pre
+and a post spike of the same step.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from snnc.runtime.layers import OneToOne, SynapseDelays
+from snnc.runtime.simulator import History
+from snnc.runtime.sparse import SparseLinear
+
+
+class STDP(nn.Module):
+    """`decay(x_pre, x_post)`, then per pathway `(trace, weight)`: `trace(x)` the jump of
+    its side's trace, `weight(w, x_pre, x_post)` the new weight of each synapse, x_post
+    seen per synapse. `before` maps the source's output to the weighted op's input (the
+    ops before it: flatten). Holds no parameters of its own: the weights are the
+    connection's (its state_dict keys stay the softbp module's)."""
+
+    def __init__(self, decay: Callable, pre: tuple[Callable, Callable],
+                 post: tuple[Callable, Callable], connection: nn.Module, weighted: int):
+        super().__init__()
+        self.decay, self.pre, self.post = decay, pre, post
+        ops = list(connection.ops)
+        # kept outside the module tree, so that the weights appear once in a state_dict
+        self.__dict__["layer"] = ops[weighted]
+        self.__dict__["before"] = ops[:weighted]
+        self.delay = connection.delay
+        self.reset()
+
+    def reset(self) -> None:
+        self.x_pre: torch.Tensor | None = None
+        self.x_post: torch.Tensor | None = None
+
+    def update(self, source: History, post: torch.Tensor) -> None:
+        """One step of learning: `source` the source's history (its last entry this
+        step's), `post` the target's spikes [1, *out] this step."""
+        if post.shape[0] != 1:
+            raise ValueError("plasticity runs one simulation at a time: batch_size must be 1 "
+                             "for a network that learns")
+        layer = self.layer
+        w = layer.weight
+        arrived = self._arrived(source)
+        if self.x_pre is None:
+            self.x_pre, self.x_post = torch.zeros_like(w), torch.zeros_like(post[0])
+        self.x_pre, self.x_post = self.decay(self.x_pre, self.x_post)
+        trace, weight = self.pre
+        self.x_pre = torch.where(arrived, trace(self.x_pre), self.x_pre)
+        new = torch.where(arrived, weight(w, self.x_pre, self._per_synapse(self.x_post)), w)
+        fired = post[0] != 0
+        trace, weight = self.post
+        self.x_post = torch.where(fired, trace(self.x_post), self.x_post)
+        new = torch.where(self._per_synapse(fired), weight(new, self.x_pre,
+                                                           self._per_synapse(self.x_post)), new)
+        w.copy_(new)
+
+    # ------------------------------------------------------------------ per synapse
+    def _arrived(self, source: History) -> torch.Tensor:
+        """Where a presynaptic spike reaches each synapse this step (shape of the weights)."""
+        inner = self._inner()
+        if isinstance(self.layer, SynapseDelays):
+            # the connection's delay is the least of them (SynapseDelays.low): sent[k] is
+            # what the source sent delay + k steps ago
+            lags = self.layer.high - self.layer.low + 1
+            sent = source.stacked(self.delay + lags)[self.delay:]
+            sent = torch.stack([self._input(s)[0] for s in sent])      # [lags, in...]
+            return self._by_delay(inner, sent, self.layer.delays - self.delay) != 0
+        sent = source.stacked(self.delay + 1)[self.delay]
+        return self._per_source(inner, self._input(sent)[0]) != 0
+
+    def _inner(self) -> nn.Module:
+        return self.layer.inner if isinstance(self.layer, SynapseDelays) else self.layer
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        for op in self.before:
+            x = op(x)
+        return x
+
+    @staticmethod
+    def _per_source(inner: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """A value per source neuron, seen by each of its synapses."""
+        if isinstance(inner, SparseLinear):
+            return x[inner.sources().long()]
+        if isinstance(inner, OneToOne):
+            return x
+        return x[None, :].expand(inner.weight.shape)                  # dense [out, in]
+
+    @staticmethod
+    def _by_delay(inner: nn.Module, sent: torch.Tensor, delays: torch.Tensor) -> torch.Tensor:
+        """What each synapse's source sent `delays` steps ago (sent: [lags, in...])."""
+        if isinstance(inner, SparseLinear):
+            return sent[delays.long(), inner.sources().long()]
+        if isinstance(inner, OneToOne):
+            flat = sent.reshape(len(sent), -1)
+            index = torch.arange(flat.shape[1], device=flat.device)
+            return flat[delays.reshape(-1).long(), index].view(delays.shape)
+        columns = torch.arange(sent.shape[1], device=sent.device).expand(delays.shape)
+        return sent[delays.long(), columns]
+
+    def _per_synapse(self, x: torch.Tensor) -> torch.Tensor:
+        """A value per target neuron, seen by each of its synapses."""
+        inner = self._inner()
+        if isinstance(inner, SparseLinear):
+            return x[inner.targets.long()]
+        if isinstance(inner, OneToOne):
+            return x
+        return x[:, None].expand(inner.weight.shape)

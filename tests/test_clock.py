@@ -1,0 +1,185 @@
+"""The clock backend: a step-by-step simulator built like the softbp module (same
+state_dict, same spikes without plasticity), with delays, synapses and STDP."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import net
+from snnc.compiler import analyse
+from snnc.compiler import compile as snnc_compile
+from snnc.errors import SnnError
+from snnc.plan.lower import lower
+
+T = 30
+
+
+def build(tmp_path, body: str, backend: str, name: str = "n.snn"):
+    path = tmp_path / name
+    path.write_text(net(body))
+    return snnc_compile(path, backend=backend)
+
+
+FEED_FORWARD = ("seed = 4\nsteps = 30\ninput img[12]\nencoder spk = poisson(img)\n"
+                "population a[8] = LIF(tau = 4.0, v_threshold = 0.6, v_init = uniform(0, 0.5))\n"
+                "population b[6] = IF(v_threshold = 0.8)\n"
+                "connect spk -> a : dense(w = uniform(0, 0.4)) delay 2 via exp_current(tau = 3)\n"
+                "connect a -> b : sparse(p = 0.5, w = 0.7) delay uniform(1, 4)\n"
+                "monitor a.spikes, b.spikes, a.v")
+RECURRENT = FEED_FORWARD + "\nconnect b -> a as back : dense(w = -0.3) delay 1"
+
+
+@pytest.mark.parametrize("body", [FEED_FORWARD, RECURRENT], ids=["feed-forward", "recurrent"])
+def test_clock_gives_softbp_s_spikes_and_state_dict(tmp_path, body):
+    softbp = build(tmp_path, body, "softbp", "s.snn")()
+    clock = build(tmp_path, body, "clock", "c.snn")()
+    assert {k: v.shape for k, v in softbp.state_dict().items()} == \
+        {k: v.shape for k, v in clock.state_dict().items()}
+    for key, value in softbp.state_dict().items():
+        assert torch.equal(value, clock.state_dict()[key]), key
+    img = torch.rand(1, 12, generator=torch.Generator().manual_seed(0))
+    softbp(img)
+    out = clock.run(T, img=img)
+    for key in ("a.spikes", "b.spikes", "a.v"):
+        torch.testing.assert_close(out[key], softbp.monitors[key].detach(), rtol=1e-6,
+                                   atol=1e-6, msg=key)
+    assert out["b.spikes"].sum() > 0
+
+
+def test_weights_trained_in_softbp_load_into_clock_and_back(tmp_path):
+    softbp = build(tmp_path, FEED_FORWARD, "softbp", "s.snn")()
+    with torch.no_grad():
+        for p in softbp.parameters():
+            p.add_(0.01)
+    clock = build(tmp_path, FEED_FORWARD, "clock", "c.snn")()
+    clock.load_state_dict(softbp.state_dict())
+    again = build(tmp_path, FEED_FORWARD, "softbp", "s2.snn")()
+    again.load_state_dict(clock.state_dict())
+    for key, value in softbp.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value)
+
+
+def test_a_spike_arrives_after_the_connection_s_delay(tmp_path):
+    """LANGUAGE.md §4.5: sent at t, it arrives at t + D."""
+    cls = build(tmp_path, "steps = 10\ninput i[1]\npopulation a[1] = IF(v_threshold = 0.5)\n"
+                          "population b[1] = IF(v_threshold = 0.5)\nconnect i -> a\n"
+                          "connect a -> b : one_to_one(w = 1) delay 3\nmonitor a.spikes, b.spikes",
+                "clock")
+    sim = cls()
+    pulse = torch.zeros(10, 1, 1)
+    pulse[2] = 1.0
+    out = sim.run(10, i=pulse)
+    assert out["a.spikes"].flatten().nonzero().flatten().tolist() == [2]
+    assert out["b.spikes"].flatten().nonzero().flatten().tolist() == [5]
+
+
+def _pairing(tmp_path, pre_at: int, post_at: int, name: str) -> float:
+    """The weight change of one pre and one post spike, `post_at - pre_at` steps apart
+    (dt = 1 ms), the weight too weak to make the post neuron fire."""
+    cls = build(tmp_path, "steps = 40\ninput pre_in[1]\ninput post_in[1]\n"
+                          "population pre[1] = IF(v_threshold = 0.5)\n"
+                          "population post[1] = IF(v_threshold = 0.5)\n"
+                          "connect pre_in -> pre\nconnect post_in -> post as drive\n"
+                          "connect pre -> post : dense(w = 0.001)\n"
+                          "    learn stdp(tau_pre = 20 ms, tau_post = 20 ms, a_pre = 0.01, "
+                          "a_post = -0.0105)", "clock", name)
+    sim = cls()
+    pre_in, post_in = torch.zeros(40, 1, 1), torch.zeros(40, 1, 1)
+    pre_in[pre_at], post_in[post_at] = 1.0, 1.0
+    before = sim.connection("pre->post").weight.item()
+    sim.run(40, pre_in=pre_in, post_in=post_in)
+    return sim.connection("pre->post").weight.item() - before
+
+
+def test_stdp_pairing_follows_the_exponential_window(tmp_path):
+    potentiation = _pairing(tmp_path, 5, 10, "ltp.snn")   # post 5 ms after pre
+    depression = _pairing(tmp_path, 10, 5, "ltd.snn")     # pre 5 ms after post
+    assert potentiation == pytest.approx(0.01 * math.exp(-5 / 20), rel=0.01)
+    # clipped at w_min = 0: the weight 0.001 can lose at most itself
+    assert depression == pytest.approx(max(-0.0105 * math.exp(-5 / 20), -0.001), rel=0.01)
+
+
+def test_a_pre_and_a_post_spike_of_one_step_count_the_pre_pathway_first(tmp_path):
+    """Brian2: the pre pathway (w += a_post x_post, x_post still 0) runs before the post
+    pathway (w += a_pre x_pre with this step's pre spike): only potentiation."""
+    change = _pairing(tmp_path, 7, 7, "same.snn")
+    assert change == pytest.approx(0.01, rel=1e-6)
+
+
+def test_per_synapse_delays_reach_stdp_at_each_synapse_s_own_step(tmp_path):
+    cls = build(tmp_path, "seed = 2\nsteps = 30\ninput i[6]\ninput drive[1]\n"
+                          "population pre[6] = IF(v_threshold = 0.5)\n"
+                          "population post[1] = IF(v_threshold = 0.5)\n"
+                          "connect i -> pre\nconnect drive -> post\n"
+                          "connect pre -> post : dense(w = 0.0) delay uniform(1, 5)\n"
+                          "    learn stdp(tau_pre = 10, tau_post = 10, a_pre = 0.1, "
+                          "a_post = 0, w_max = 1)", "clock")
+    sim = cls()
+    i, drive = torch.zeros(30, 1, 6), torch.zeros(30, 1, 1)
+    i[2], drive[12] = 1.0, 1.0                     # every pre neuron at 2, post at 12
+    delays = sim.connection("pre->post").ops[0].delays[0].tolist()
+    sim.run(30, i=i, drive=drive)
+    w = sim.connection("pre->post").weight[0].tolist()
+    # a pre spike reaches synapse j at 2 + d_j; the post spike at 12 sees its trace then
+    expected = [0.1 * math.exp(-(12 - (2 + d)) / 10) for d in delays]
+    assert w == pytest.approx(expected, rel=1e-5)
+    assert len(set(delays)) > 1
+
+
+def test_batch_size_runs_independent_simulations(tmp_path):
+    cls = build(tmp_path, FEED_FORWARD, "clock")
+    sim = cls(batch_size=3)
+    img = torch.rand(3, 12, generator=torch.Generator().manual_seed(1))
+    out = sim.run(T, img=img)
+    assert out["a.spikes"].shape == (T, 3, 8)
+    assert sim.spike_counts["a"].shape == (3, 8)
+    assert torch.equal(sim.spike_counts["a"], out["a.spikes"].sum(0))
+    assert sim.t == T
+    sim.reset()
+    assert sim.t == 0 and not sim.spike_counts
+
+
+def test_a_network_that_learns_refuses_a_batch(tmp_path):
+    cls = build(tmp_path, "input i[2]\npopulation a[2] = IF\npopulation b[1] = IF\n"
+                          "connect i -> a\nconnect a -> b : dense learn stdp()", "clock")
+    with pytest.raises(ValueError, match="batch_size must be 1"):
+        cls(batch_size=2).run(3, i=torch.ones(2, 2))
+
+
+def test_monitors_are_sized_before_a_run(tmp_path):
+    cls = build(tmp_path, FEED_FORWARD, "clock")
+    sim = cls(batch_size=2)
+    assert sim.monitor_bytes(100) == 100 * 2 * (8 + 6 + 8) * 4
+    assert sim.monitor_bytes(100, record=("b.v",)) == 100 * 2 * (8 + 6 + 8 + 6) * 4
+    with pytest.raises(KeyError, match="'b' has spikes, v"):
+        sim.monitor_bytes(10, record=("b.u",))
+
+
+def test_training_only_ops_are_refused_on_clock(tmp_path):
+    with pytest.raises(SnnError) as info:
+        build(tmp_path, "input i[4]\npopulation a[4] = IF\nconnect i -> a : dropout(0.5)",
+              "clock")
+    assert info.value.message == "the clock backend cannot run the op dropout (connection 'i->a')"
+    assert info.value.hint == "dropout runs on the softbp backend"
+
+
+CLOCK_SAMPLES = [("cuba", None), ("song_stdp", None), ("polychronization", None),
+                 ("diehl_cook_stdp", None), ("spikingflow_stdp", "stdp_module"),
+                 ("spikingflow_stdp", "stdp_updater")]
+
+
+@pytest.mark.parametrize("sample, network", CLOCK_SAMPLES)
+def test_every_clock_sample_builds_with_the_plan_s_layout(sample, network):
+    path = Path(__file__).resolve().parent.parent / "samples" / f"{sample}.snn"
+    (_, (graph,)) = analyse(path, network)
+    layout = {t.key: t.shape for t in lower(graph).layout}
+    sim = snnc_compile(path, network=network)()
+    state = {k: tuple(v.shape) for k, v in sim.state_dict().items()}
+    assert set(state) == set(layout)
+    assert all(layout[k] is None or layout[k] == shape for k, shape in state.items())
+    inputs = {n: torch.rand(1, *s) for n, s in sim.input_shapes.items()}
+    out = sim.run(3, **inputs)
+    assert set(out) == set(sim.monitor_keys) and all(v.shape[:2] == (3, 1) for v in out.values())
