@@ -183,3 +183,38 @@ def test_every_clock_sample_builds_with_the_plan_s_layout(sample, network):
     inputs = {n: torch.rand(1, *s) for n, s in sim.input_shapes.items()}
     out = sim.run(3, **inputs)
     assert set(out) == set(sim.monitor_keys) and all(v.shape[:2] == (3, 1) for v in out.values())
+
+
+def _spikingflow_node(r: float, v_threshold: float, tau: float | None, drive):
+    """SpikingFlow's clock-driven IFNode / LIFNode (seed 000), rewritten: a neuron whose
+    voltage crossed the threshold is clipped to it and spikes one step later, when it is
+    set to v_reset before integrating; the voltage never falls below v_reset (0 here)."""
+    v, due, trace, spikes = 0.0, False, [], []
+    for i in drive:
+        spikes.append(float(due))
+        if due:
+            v = 0.0
+        v = v + r * i if tau is None else v + (r * i - v) / tau
+        due = v >= v_threshold
+        v = min(max(v, 0.0), v_threshold)
+        trace.append(v)
+    return torch.tensor(trace, dtype=torch.float64), torch.tensor(spikes, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("model, r, tau, drive", [
+    ("SFIF(r = 1.0, v_threshold = 1.0)", 1.0, None, [0.01] * 1000),
+    ("SFLIF(r = 9.0, v_threshold = 1.0, tau = 20.0)", 9.0, 20.0, [0.1] * 500 + [0.0] * 500),
+], ids=["IFNode", "LIFNode"])
+def test_spikingflow_s_docstring_examples_give_the_same_traces(tmp_path, model, r, tau, drive):
+    """Seed 000's test code: IFNode([1], r=1.0, v_threshold=1.0) driven by 0.01 for 1000
+    steps; LIFNode([1], r=9.0, v_threshold=1.0, tau=20.0) by 0.1 for 500 steps, then 0."""
+    sim = build(tmp_path, f"steps = 1000\ninput i[1]\npopulation p[1] = {model}\n"
+                          "connect i -> p\nmonitor p.v, p.spikes", "clock")().double()
+    out = sim.run(1000, i=torch.tensor(drive, dtype=torch.float64).view(-1, 1, 1))
+    trace, spikes = _spikingflow_node(r, 1.0, tau, drive)
+    assert torch.equal(out["p.v"].flatten(), trace)
+    assert torch.equal(out["p.spikes"].flatten(), spikes)
+    if tau is None:   # the integrator reaches 1 every 100 steps
+        assert spikes.sum() == 9
+    else:             # r·i = 0.9 stays below the threshold: it charges, then leaks
+        assert spikes.sum() == 0 and 0.89 < trace[499] < 0.9 and trace[-1] < 0.01
