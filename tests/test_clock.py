@@ -218,3 +218,14 @@ def test_spikingflow_s_docstring_examples_give_the_same_traces(tmp_path, model, 
         assert spikes.sum() == 9
     else:             # r·i = 0.9 stays below the threshold: it charges, then leaks
         assert spikes.sum() == 0 and 0.89 < trace[499] < 0.9 and trace[-1] < 0.01
+
+
+def test_a_long_simulation_is_budgeted_by_what_the_clock_keeps(tmp_path):
+    """10^7 steps of 20 000 neurons: softbp would keep 800 MB per sequence, the clock
+    keeps each node's last steps."""
+    body = ("steps = 10000000\ninput i[20000]\npopulation a[20000] = LIF\nconnect i -> a\n"
+            "population b[20000] = LIF\nconnect a -> b : one_to_one delay 3")
+    cls = build(tmp_path, "backend = clock\n" + body, None, "clock.snn")
+    assert cls.steps == 10_000_000 and cls.depths["a"] == 4
+    with pytest.raises(SnnError, match="needs about"):
+        build(tmp_path, "backend = softbp\n" + body, None, "softbp.snn")

@@ -1,4 +1,4 @@
-"""The memory a network's softbp module will need, estimated before anything is allocated.
+"""The memory a network's module will need, estimated before anything is allocated.
 
 `check_budget` refuses a network whose estimate exceeds snnc.limits.max_memory_bytes()
 (SNNC_MAX_MEMORY, default 16 GiB) with one SnnError that gives the estimate and its
@@ -131,8 +131,11 @@ def check_budget(network: Network) -> None:
 
 
 def estimate_memory(network: Network) -> Estimate:
-    """What the softbp module of `network` allocates for one sample's run (see above)."""
-    steps, stepwise = network.steps, _step_by_step(network)
+    """What the module of `network` allocates for one sample's run (see above). The
+    clock backend keeps no sequences, only each node's last steps, and allocates its
+    monitors when a run asks for them (Simulator.monitor_bytes): its run costs one step."""
+    steps = 1 if network.backend == "clock" else network.steps
+    stepwise = _step_by_step(network)
     inputs = {i.name for i in network.inputs}
     grad = _carrying_gradients(network)
     recorded = _recorded_states(network)
