@@ -46,7 +46,26 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--format", choices=FORMATS, default="text",
                          help="text: tables; json: networkx node-link data; dot: Graphviz")
     inspect.add_argument("--network", metavar="NAME", help="only this network")
+    _run_parser(commands)
     return parser
+
+
+def _run_parser(commands) -> None:
+    run = commands.add_parser("run", help="simulate a network and print its firing rates",
+                              description="Simulate a network step by step on the clock "
+                              "backend (whatever its `backend` setting), inputs held at zero, "
+                              "and print each population's spike count and firing rates.")
+    _common(run)
+    run.add_argument("--steps", type=int, metavar="N", help="steps to simulate "
+                     "(default: the network's `steps`)")
+    run.add_argument("--record", metavar="POP.VAR", nargs="+", action="extend", default=[],
+                     help="also record these variables (`spikes` or a state such as `v`), "
+                     "besides the network's monitors")
+    run.add_argument("--plot", metavar="FILE.png", help="draw spike rasters, population "
+                     "rates and recorded states into FILE (.png, .svg or .pdf)")
+    run.add_argument("--save", metavar="FILE.pt|FILE.npz",
+                     help="save the monitors, with dt_ms and steps (torch.save or numpy.savez)")
+    run.add_argument("--network", metavar="NAME", help="the network to run (default: the first)")
 
 
 def _common(sub: argparse.ArgumentParser) -> None:
@@ -68,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             graphs = frontend(args.file, allowed=args.allow_import)
             names = ", ".join(g.graph["name"] for g in graphs) or "no network"
             print(f"{printable(args.file)}: ok ({names})")
+        elif args.command == "run":
+            run_command(args)
         else:
             graphs = frontend(args.file, args.network, allowed=args.allow_import)
             sys.stdout.write(render_all(graphs, args.format))
@@ -99,6 +120,14 @@ def build(args) -> list[Path]:
     for (_, source), target in zip(modules, resolved, strict=True):
         write_atomically(target, source)
     return targets
+
+
+def run_command(args) -> None:
+    from rich.console import Console
+
+    from snnc.run import run_network
+    run_network(args.file, args.steps, args.record, args.plot, args.save, args.network,
+                args.allow_import, console=Console(markup=False, highlight=False))
 
 
 def output_paths(source: Path, output: str | None, classes: list[str]) -> list[Path]:

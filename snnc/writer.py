@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from snnc.errors import SnnError, printable
 
@@ -33,9 +34,15 @@ def check_targets(targets: list[Path], inputs: Iterable[Path]) -> list[Path]:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`. The file
-    gets the mode an ordinary write would give it: an existing file's, else 0666 less the
-    umask (mkstemp's own 0600 would hide it from the user's group)."""
+    """Write `text` to `path` atomically (write_atomically_with)."""
+    write_atomically_with(path, lambda out: out.write(text.encode("utf-8")))
+
+
+def write_atomically_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """`write` fills a temporary file beside `path` (bytes: text, torch.save, numpy.savez,
+    savefig), which is then renamed over `path`, so a failed write leaves an earlier file
+    whole. The file gets the mode an ordinary write would give it: an existing file's,
+    else 0666 less the umask (mkstemp's own 0600 would hide it from the user's group)."""
     folder = path.parent if str(path.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -43,8 +50,8 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError as exc:
         raise SnnError(f"cannot write {printable(str(path))}: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            write(out)
         os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except OSError as exc:

@@ -1059,10 +1059,15 @@ def _batch(net, case: Case) -> int:
 
 
 def _run_module(net_class, case: Case, result: Result, prefix: str, fused_on=None):
-    """Net() and one forward (and a backward, for some cases); returns the output."""
+    """Net() and one forward (and a backward, for some cases); returns the output. A clock
+    simulator runs its steps instead (one simulation where it learns)."""
     import torch
+
+    from snnc.runtime import Simulator
     torch.manual_seed(case.index)
     result.stage = prefix + "instantiate"
+    if issubclass(net_class, Simulator):
+        return _simulate(net_class, case, result, prefix)
     net = net_class()
     result.stage = prefix + "forward"
     batch = _batch(net, case)
@@ -1078,6 +1083,17 @@ def _run_module(net_class, case: Case, result: Result, prefix: str, fused_on=Non
         if total is not None and total.requires_grad:
             total.backward()
     return out
+
+
+def _simulate(net_class, case: Case, result: Result, prefix: str):
+    net = net_class(batch_size=case.batch)
+    batch = case.batch if not len(net.rules) else 1  # a network that learns runs one
+    if batch != case.batch:
+        net = net_class(batch_size=batch)
+    result.stage = prefix + "run"
+    steps = min(int(net.steps), case.steps)
+    return net.run(steps, **{name: x for name, x in zip(
+        net_class.input_shapes, _inputs(net_class, case, batch), strict=True)})
 
 
 def _sum(out):

@@ -229,3 +229,56 @@ def test_a_long_simulation_is_budgeted_by_what_the_clock_keeps(tmp_path):
     assert cls.steps == 10_000_000 and cls.depths["a"] == 4
     with pytest.raises(SnnError, match="needs about"):
         build(tmp_path, "backend = softbp\n" + body, None, "softbp.snn")
+
+
+CONDUCTANCE = (
+    "neuron Cond(v_reset = 0.0, tau = 4.0, e_exc = 2.0, e_inh = -1.0) {\n"
+    "    state v = 0\n    state ge = 0\n    state gi = 0\n"
+    "    charge { ge = ge * 0.5; gi = gi * 0.75; "
+    "v = v + (ge * (e_exc - v) + gi * (e_inh - v) - v) / tau + x }\n"
+    "    fire v >= 0.8\n    reset hard\n}\n")
+
+
+def _conductance_net(tmp_path, backend):
+    path = tmp_path / f"cond_{backend}.snn"
+    path.write_text(CONDUCTANCE + net(
+        "steps = 20\ninput e[3]\ninput i[3]\npopulation p[3] = Cond\n"
+        "connect e -> p : one_to_one(w = 3.0) via spike_current(channel = ge)\n"
+        "connect i -> p : one_to_one(w = 0.4) via spike_current(channel = gi)\n"
+        "monitor p.v, p.ge, p.gi, p.spikes"))
+    return snnc_compile(path, backend=backend)
+
+
+def test_a_connection_delivers_into_a_state_of_the_target(tmp_path):
+    """`via spike_current(channel = ge)`: what arrives is added to `ge` before the step,
+    as Brian2's `on_pre: ge += w`; the input x gets nothing from it."""
+    g = torch.Generator().manual_seed(3)
+    e = (torch.rand(20, 1, 3, generator=g) < 0.4).double()
+    i = (torch.rand(20, 1, 3, generator=g) < 0.4).double()
+    out = _conductance_net(tmp_path, "clock")().double().run(20, e=e, i=i)
+    v, ge, gi = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), \
+        torch.zeros(3, dtype=torch.float64)
+    for t in range(20):
+        ge, gi = (ge + 3.0 * e[t, 0]) * 0.5, (gi + 0.4 * i[t, 0]) * 0.75
+        v = v + (ge * (2.0 - v) + gi * (-1.0 - v) - v) / 4.0
+        fired = v >= 0.8
+        v = torch.where(fired, torch.zeros_like(v), v)
+        assert torch.allclose(out["p.ge"][t, 0], ge) and torch.allclose(out["p.v"][t, 0], v)
+        assert torch.equal(out["p.spikes"][t, 0], fired.double())
+    assert out["p.spikes"].sum() > 0
+    softbp = _conductance_net(tmp_path, "softbp")().double()
+    softbp(e=e, i=i)
+    for key in ("p.v", "p.ge", "p.spikes"):
+        torch.testing.assert_close(softbp.monitors[key].detach(), out[key])
+
+
+def test_a_channel_must_be_a_state_of_the_target(tmp_path):
+    path = tmp_path / "bad.snn"
+    path.write_text(CONDUCTANCE + net(
+        "input e[3]\npopulation p[3] = Cond\n"
+        "connect e -> p : one_to_one via spike_current(channel = gee)"))
+    with pytest.raises(SnnError) as info:
+        snnc_compile(path)
+    assert info.value.message == ("unknown state 'gee' of Cond (population 'p') — did you "
+                                  "mean 'ge'?")
+    assert info.value.pos.col == path.read_text().splitlines()[-2].index("channel") + 1

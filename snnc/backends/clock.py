@@ -107,5 +107,4 @@ def _node(plan: Plan, name: str, local: modules.LocalNames) -> dict:
     if node.kind == "encoder":
         return {"kind": "encoder", **modules.encoder(node, local)}
     return {"kind": "population", "name": name, "seq": local.seq[name], "shape": node.shape,
-            "incoming": [c.name for c in plan.incoming(name)],
-            "sources": {c.name: c.src for c in plan.incoming(name)}}
+            **modules.inputs_by_channel(plan, name, lambda c: {"name": c.name, "src": c.src})}

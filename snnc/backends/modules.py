@@ -83,6 +83,15 @@ def encoder(enc, local: LocalNames) -> dict:
             "source": local.seq[enc.source] if enc.source else None}
 
 
+def inputs_by_channel(plan: Plan, population: str, describe: Callable) -> dict:
+    """A population's incoming connections (`describe(c)` each) as "incoming", those into
+    its input x, and "channels", those into each of its states (`channel = ge`)."""
+    incoming, channels = [], {}
+    for c in plan.incoming(population):
+        (channels.setdefault(c.channel, []) if c.channel else incoming).append(describe(c))
+    return {"incoming": incoming, "channels": channels}
+
+
 def connection(proj: Projection, synapse_step: str | None) -> dict:
     ops = [{"kind": op.kind, "in_shape": op.in_shape, "out_shape": op.out_shape,
             "params": op.params,

@@ -110,9 +110,9 @@ def _node(plan: Plan, name: str, local: modules.LocalNames) -> dict:
     if node.kind == "encoder":
         return {"kind": "encoder", **modules.encoder(node, local)}
     return {"kind": "population", "name": name, "seq": local.seq[name], "shape": node.shape,
-            "incoming": [{"name": c.name, "src": c.src, "seq": local.seq[c.src],
-                          "recurrent": plan.node(c.src).kind == "population"}
-                         for c in plan.incoming(name)]}
+            **modules.inputs_by_channel(plan, name, lambda c: {
+                "name": c.name, "src": c.src, "seq": local.seq[c.src],
+                "recurrent": plan.node(c.src).kind == "population"})}
 
 
 def _readout(plan: Plan) -> dict:

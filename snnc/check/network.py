@@ -222,12 +222,26 @@ def _connection(conn: ast.Connect, ev: Evaluator, nodes: Mapping[str, object]) -
     ops = [Op(kind, params, dims[i], dims[i + 1], pos)
            for i, (kind, params, pos) in enumerate(bound)]
     synapse = _spec(conn.via, SYNAPSES, "synapse", ev)
+    channel = _channel(conn, synapse, dst)
     rule = _spec(conn.learn, RULES, "learning rule", ev)
     if rule is not None and sum(op.weighted for op in ops) != 1:
         raise SnnError(f"learn {rule.kind} needs exactly one op with weights in '{conn.name}'",
                        conn.learn.pos, "add `dense`, `sparse`, `one_to_one` or a convolution")
     return Connection(conn.name, src.name, dst.name, ops, _delay(conn.delay, ev), synapse, rule,
-                      src.shape, dst.shape, conn.pos)
+                      src.shape, dst.shape, conn.pos, channel=channel)
+
+
+def _channel(conn: ast.Connect, synapse: Spec | None, dst: Population) -> str | None:
+    """The target's state a synapse delivers into (`channel = ge`), or None for its input x;
+    a spike-response model has no states to deliver into."""
+    chosen = synapse.params.get("channel") if synapse else None
+    if chosen is None:
+        return None
+    pos = next((kw.pos for kw in conn.via.kwargs if kw.name == "channel"), conn.via.pos)
+    if chosen.name not in dst.model.states:
+        raise unknown("state", chosen.name, dst.model.states, pos,
+                      owner=f"{dst.model.name} (population '{dst.name}')")
+    return chosen.name
 
 
 def _spec(call: ast.Call | None, table, what: str, ev: Evaluator) -> Spec | None:

@@ -69,6 +69,11 @@ def convert(param: Param, expr: ast.Expr, ev: Evaluator, sig: Signature,
     kind = param.kind
     if kind == "source":
         return _source(expr, where, sources or {})
+    if kind == "channel":  # which of the target's states: checked with the connection
+        if isinstance(expr, ast.Name):
+            return Symbol(expr.id)
+        raise SnnError(f"{where} takes the name of a state of the target's neuron model",
+                       expr.pos, "for example `channel = ge`")
     if kind == "surrogate":
         return _surrogate(expr, ev)
     if kind == "choice":

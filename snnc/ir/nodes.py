@@ -160,6 +160,7 @@ class Connection:
     in_shape: Shape
     out_shape: Shape
     pos: Pos
+    channel: str | None = None           # the target's state it delivers into; None: x
     learnable_synapse: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:

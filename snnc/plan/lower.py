@@ -62,6 +62,7 @@ def projection(conn: Connection) -> Projection:
         delay=conn.min_delay,
         synapse_delays=(conn.min_delay, conn.max_delay) if per_synapse else None,
         synapse=synapse_step(conn), rule=conn.rule, learning=rule_step(conn),
+        channel=conn.channel,
         in_shape=conn.in_shape,
         out_shape=conn.out_shape, pos=conn.pos)
 

@@ -66,6 +66,7 @@ class Projection:
     synapse: SynapseStep | None
     rule: Spec | None
     learning: RuleStep | None
+    channel: str | None                   # the target's state it delivers into; None: x
     in_shape: Shape
     out_shape: Shape
     pos: Pos

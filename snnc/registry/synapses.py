@@ -32,24 +32,28 @@ def _filter_checks(p, at) -> None:
 
 
 _x, _i = n("x"), n("i")
+# Every synapse may deliver into one of the target model's states instead of its input x
+# (a conductance: `via spike_current(channel = ge)`, docs/EXTENSIONS.md).
+CHANNEL = P("channel", "channel", None)
 _decay = call("exp", neg(div(c(1.0), n("tau"))))   # exact exponential decay per step
 
 SYNAPSES: dict[str, Synapse] = table(
-    Synapse("exp_current", (P("tau", "time", 5.0),), "synapse",
+    Synapse("exp_current", (P("tau", "time", 5.0), CHANNEL), "synapse",
             "decays with tau, jumps by the weighted spikes (Vogels-Abbott CUBA)",
             states=(("i", c(0.0)),), update=(let("i", add(mul(_i, _decay), _x)),),
             output=_i),
-    Synapse("spike_current", (P("amplitude", "number", 1.0),), "synapse",
+    Synapse("spike_current", (P("amplitude", "number", 1.0), CHANNEL), "synapse",
             "the weighted spikes times amplitude (SpikingFlow)",
             output=mul(_x, n("amplitude"))),
-    Synapse("exp_decay_current", (P("tau", "time", 5.0), P("amplitude", "number", 1.0)),
+    Synapse("exp_decay_current", (P("tau", "time", 5.0), P("amplitude", "number", 1.0),
+                                  CHANNEL),
             "synapse", "set to amplitude where a spike arrives, else decays (SpikingFlow)",
             states=(("i", c(0.0)),),
             update=(let("i", call("if", cmp("!=", _x, c(0.0)), n("amplitude"),
                                   mul(_i, _decay))),),
             output=_i),
     Synapse("stp", (P("v_base", "prob", 0.2), P("tau_f", "time", 750.0),
-                    P("tau_d", "time", 50.0)), "synapse",
+                    P("tau_d", "time", 50.0), CHANNEL), "synapse",
             "Tsodyks-Markram short-term plasticity on the presynaptic spikes (SpikingFlow)",
             combination=stable_taus("tau_f", "tau_d"),
             states=(("r", c(1.0)), ("u", n("v_base"))),
@@ -59,7 +63,8 @@ SYNAPSES: dict[str, Synapse] = table(
                     let("out", mul(n("u"), n("r"), _x)),
                     let("r", sub(n("r"), n("out")))),
             output=n("out"), presynaptic=True),
-    Synapse("filter", (P("tau", "time", 100.0), P("learnable", "bool", False)), "synapse",
+    Synapse("filter", (P("tau", "time", 100.0), P("learnable", "bool", False), CHANNEL),
+            "synapse",
             "SpikingJelly's SynapseFilter: I -= (1 - S) I / tau, plus S; tau learnable",
             combination=_filter_checks, states=(("i", c(0.0)),),
             update=(let("i", add(sub(_i, mul(sub(c(1.0), _x), _i,

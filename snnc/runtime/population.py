@@ -63,11 +63,15 @@ class Population(DrawsAtRunTime, nn.Module):
         if self.refractory:
             self.countdown = torch.zeros_like(like)
 
-    def single_step(self, x: torch.Tensor) -> torch.Tensor:
+    def single_step(self, x: torch.Tensor,
+                    channels: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """One step: input current [B, *shape] -> spikes; states, feedback and recordings
-        carry over to the next call until reset()."""
+        carry over to the next call until reset(). `channels`: what connections deliver
+        into states (`via ...(channel = ge)`), added to them before the step."""
         if self.states is None:
             self._init_states(x)
+        for name, value in (channels or {}).items():
+            self.states[name] = self.states[name] + value
         if self.carried is not None:
             x = x + self.carried
         before = self.states
@@ -98,13 +102,15 @@ class Population(DrawsAtRunTime, nn.Module):
         self.recorded = {name: torch.stack(values) for name, values in self.kept.items()}
         self.kept = {}
 
-    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_seq: torch.Tensor,
+                channels: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """[T, B, *shape] input current -> [T, B, *shape] spikes; the states named in
-        `record` are kept in `recorded`."""
-        fused_spikes = self._fused(x_seq)
+        `record` are kept in `recorded`; `channels` [T, B, *shape] each (single_step)."""
+        fused_spikes = None if channels else self._fused(x_seq)
         if fused_spikes is not None:
             return fused_spikes
-        spikes = torch.stack([self.single_step(x_t) for x_t in x_seq])
+        spikes = torch.stack([self.single_step(x_t, {k: v[t] for k, v in (channels or {}).items()})
+                              for t, x_t in enumerate(x_seq)])
         self.finish()
         return spikes
 

@@ -1,0 +1,279 @@
+"""`snnc run`: simulate a network on the clock backend, then report its firing rates and,
+on request, plot and save what was recorded.
+
+Everything that can be refused is refused before the first step: an output file of the
+wrong kind, a `--record` that names nothing, monitors larger than the memory limit.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column, Table
+from rich.text import Text
+
+from snnc.compiler import compile, frontend
+from snnc.errors import SnnError, printable, unknown
+from snnc.limits import MAX_STEPS, format_bytes, max_memory_bytes
+from snnc.writer import check_targets, write_atomically_with
+
+SAVE_SUFFIXES = (".pt", ".npz")
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+MIN_CHUNK_STEPS = 1000  # a chunk is 1% of the run, or this many steps when that is more
+
+
+@dataclass
+class RunResult:
+    """What one `snnc run` simulated: monitors {"pop.var": [steps, B, *shape]}, spikes per
+    neuron {encoder or population: [B, *shape]}, the time step and the wall-clock time."""
+
+    monitors: dict[str, torch.Tensor]
+    spike_counts: dict[str, torch.Tensor]
+    steps: int
+    batch: int
+    dt_ms: float
+    wall_s: float
+
+
+def run_network(path: str | Path, steps: int | None = None, record: Iterable[str] = (),
+                plot: str | Path | None = None, save: str | Path | None = None,
+                network: str | None = None, allowed: Iterable[str | Path] = (),
+                console: Console | None = None) -> RunResult:
+    """Simulate `path`'s network (the first, or `network`) for `steps` steps (default: the
+    file's) on the clock backend, recording the file's monitors and `record`; print the
+    rates table to `console`, the progress bar to stderr; write `plot` and `save`."""
+    console = console or Console(markup=False, highlight=False)
+    outputs = [Path(p) for p in (plot, save) if p is not None]
+    _check_suffix(plot, PLOT_SUFFIXES, "--plot")
+    _check_suffix(save, SAVE_SUFFIXES, "--save")
+    graph = frontend(path, network, allowed)[0]
+    check_targets(outputs, [Path(name) for name, _ in graph.graph["sources"]])
+    if graph.graph["backend"] != "clock":
+        console.print(f"{graph.graph['name']} is set to backend = {graph.graph['backend']}; "
+                      "snnc run simulates it on the clock backend")
+    net_class = compile(path, "clock", graph.graph["name"], allowed)
+    net = net_class(batch_size=1)
+    steps = check_steps(net_class.steps if steps is None else steps)
+    extra = extra_records(net, net_class.monitor_keys, record, spikes_of_all=plot is not None)
+    check_monitor_memory(net, steps, extra)
+    inputs = zero_inputs(net_class.input_shapes, batch=1)
+    if inputs:
+        console.print(f"inputs {', '.join(inputs)} held at zero: snnc run feeds no data")
+    result = simulate(net, steps, extra, inputs, net_class.dt_ms)
+    console.print(rates_table(result, graph.graph["name"]))
+    if plot is not None:
+        write_plot(Path(plot), result, graph.graph["name"], spiking_nodes(net))
+        console.print(f"wrote {printable(str(plot))}")
+    if save is not None:
+        write_monitors(Path(save), result)
+        console.print(f"wrote {printable(str(save))}")
+    return result
+
+
+def _check_suffix(path: str | Path | None, suffixes: tuple[str, ...], option: str) -> None:
+    """Refuse an output snnc cannot write before the run, not after it."""
+    if path is not None and Path(path).suffix.lower() not in suffixes:
+        raise SnnError(f"{option} {printable(str(path))}: not a file type snnc writes",
+                       hint=f"end the name with {' or '.join(suffixes)}")
+
+
+def check_steps(steps: int) -> int:
+    """`steps` when a run can have that many (the bound a file's `steps` has too)."""
+    if not 1 <= steps <= MAX_STEPS:
+        raise SnnError(f"--steps {steps}: a run has 1 to {MAX_STEPS:,} steps")
+    return steps
+
+
+# ------------------------------------------------------------------ what to record
+def spiking_nodes(net) -> list[str]:
+    """The nodes whose spikes a run counts and can record: encoders, then populations."""
+    return [*net.encoders, *net.populations]
+
+
+def variables_of(net, node: str) -> tuple[str, ...]:
+    """What a run can record of `node`: a population's spikes and states, an encoder's
+    spikes."""
+    if node in net.populations:
+        return ("spikes", *net.populations[node].state_names)
+    return ("spikes",)
+
+
+def extra_records(net, monitor_keys: Iterable[str], record: Iterable[str],
+                  spikes_of_all: bool) -> tuple[str, ...]:
+    """The `record` keys beyond the file's monitors, each checked to name a population
+    (or encoder) and one of its variables; with `spikes_of_all` (a plot needs them) the
+    spikes of every population and encoder too."""
+    wanted = [check_record_key(net, key) for key in record]
+    if spikes_of_all:
+        wanted += [f"{name}.spikes" for name in spiking_nodes(net)]
+    have = set(monitor_keys)
+    return tuple(key for key in dict.fromkeys(wanted) if key not in have)
+
+
+def check_record_key(net, key: str) -> str:
+    """`key` when it is `pop.var` for a population of `net` and one of its variables
+    (`spikes` or a state), or `enc.spikes` for an encoder; otherwise an SnnError that lists
+    what exists."""
+    name, dot, var = key.partition(".")
+    nodes = spiking_nodes(net)
+    if not dot:
+        raise SnnError(f"--record {printable(key)}: expected POPULATION.VARIABLE",
+                       hint=f"for example {nodes[-1] if nodes else 'pop'}.spikes")
+    if name not in nodes:
+        raise _about_record(key, unknown("population", name, nodes, None))
+    if var not in variables_of(net, name):
+        raise _about_record(key, unknown("variable", var, variables_of(net, name), None,
+                                         owner=name))
+    return key
+
+
+def _about_record(key: str, err: SnnError) -> SnnError:
+    return SnnError(f"--record {printable(key)}: {err.message}", hint=err.hint)
+
+
+def check_monitor_memory(net, steps: int, record: tuple[str, ...]) -> None:
+    """Refuse, before the first step, monitors that need more than SNNC_MAX_MEMORY."""
+    need, limit = net.monitor_bytes(steps, record), max_memory_bytes()
+    if need > limit:
+        raise SnnError(f"the monitors of {steps:,} steps need {format_bytes(need)}, more than "
+                       f"the limit of {format_bytes(limit)}",
+                       hint="record fewer variables, run fewer steps (--steps N), or raise "
+                       "SNNC_MAX_MEMORY (e.g. SNNC_MAX_MEMORY=64G)")
+
+
+def zero_inputs(shapes: Mapping[str, tuple], batch: int) -> dict[str, torch.Tensor]:
+    """Every input as zeros [batch, *shape], held over the run."""
+    return {name: torch.zeros(batch, *shape) for name, shape in shapes.items()}
+
+
+# ------------------------------------------------------------------ the simulation
+def simulate(net, steps: int, record: tuple[str, ...], inputs: dict[str, torch.Tensor],
+             dt_ms: float) -> RunResult:
+    """Run from the initial state in chunks, with a progress bar on stderr. The monitors
+    of the chunks are copied into tensors of the whole run as they come (a final concat
+    would need twice the memory); encoders' spikes, which net.spike_counts leaves out,
+    are recorded chunk by chunk and summed."""
+    net.reset()
+    chunk = max(math.ceil(steps / 100), MIN_CHUNK_STEPS)
+    kept = list(dict.fromkeys((*net.monitor_keys, *record)))
+    encoder_keys = {f"{name}.spikes": name for name in net.encoders}
+    encoder_counts: dict[str, torch.Tensor] = {}
+    monitors: dict[str, torch.Tensor] = {}
+    start = time.perf_counter()
+    with _progress(dt_ms) as progress:
+        task = progress.add_task("run", total=steps)
+        for first in range(0, steps, chunk):
+            n = min(chunk, steps - first)
+            out = net.run(steps=n, record=(*record, *encoder_keys), **inputs)
+            for key, name in encoder_keys.items():
+                encoder_counts[name] = encoder_counts.get(name, 0) + out[key].sum(0)
+            for key in kept:
+                if key not in monitors:
+                    monitors[key] = out[key].new_empty((steps, *out[key].shape[1:]))
+                monitors[key][first:first + n] = out[key]
+            progress.advance(task, n)
+    counts = {**encoder_counts, **net.spike_counts}
+    return RunResult(monitors, {name: counts[name] for name in spiking_nodes(net)}, steps,
+                     net.batch_size, dt_ms, time.perf_counter() - start)
+
+
+def _progress(dt_ms: float) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(bar_width=None),
+                    ModelTimeColumn(dt_ms), ThroughputColumn(dt_ms), TimeRemainingColumn(),
+                    TextColumn("left"), console=Console(stderr=True))
+
+
+class ModelTimeColumn(ProgressColumn):
+    """Simulated time so far, of the whole run: `120 ms / 1.00 s`."""
+
+    def __init__(self, dt_ms: float):
+        super().__init__(table_column=Column(no_wrap=True))
+        self.dt_ms = dt_ms
+
+    def render(self, task: Task) -> Text:
+        total = task.total or 0
+        return Text(f"{model_time(task.completed * self.dt_ms)} / "
+                    f"{model_time(total * self.dt_ms)}")
+
+
+class ThroughputColumn(ProgressColumn):
+    """How fast the model runs: simulated seconds per wall-clock second, and steps/s."""
+
+    def __init__(self, dt_ms: float):
+        super().__init__(table_column=Column(no_wrap=True))
+        self.dt_ms = dt_ms
+
+    def render(self, task: Task) -> Text:
+        if not task.elapsed or not task.completed:
+            return Text("")
+        return Text(throughput(task.completed, task.elapsed, self.dt_ms))
+
+
+def throughput(steps: float, wall_s: float, dt_ms: float) -> str:
+    """`12.5x real time, 125,000 steps/s`: simulated seconds per wall-clock second."""
+    speed = steps / wall_s
+    return f"{speed * dt_ms / 1000:.3g}x real time, {speed:,.0f} steps/s"
+
+
+def model_time(ms: float) -> str:
+    """`250 ms`, `1.50 s`: model time in the unit that reads best."""
+    return f"{ms / 1000:.3g} s" if ms >= 1000 else f"{ms:.3g} ms"
+
+
+# ------------------------------------------------------------------ the report
+def rates_table(result: RunResult, name: str) -> Table:
+    """One row per population: neurons, spikes, mean rate (spikes / (neurons · B · steps
+    · dt)) and the lowest and highest rate of one neuron, in Hz."""
+    seconds = result.steps * result.dt_ms / 1000
+    table = Table(title=f"{name}: {result.steps:,} steps of {result.dt_ms:g} ms "
+                  f"({model_time(seconds * 1000)} of model time, batch {result.batch})",
+                  title_justify="left", caption_justify="left",
+                  caption=f"simulated in {result.wall_s:.3g} s: "
+                  f"{throughput(result.steps, result.wall_s, result.dt_ms)}")
+    for col in ("population", "neurons", "spikes", "mean rate (Hz)", "min (Hz)", "max (Hz)"):
+        table.add_column(col, justify="left" if col == "population" else "right")
+    for pop, counts in result.spike_counts.items():
+        per_neuron = counts.double().sum(0).flatten() / (result.batch * seconds)
+        table.add_row(pop, f"{per_neuron.numel():,}", f"{int(counts.sum()):,}",
+                      f"{per_neuron.mean():.2f}", f"{per_neuron.min():.2f}",
+                      f"{per_neuron.max():.2f}")
+    return table
+
+
+# ------------------------------------------------------------------ files
+def write_plot(path: Path, result: RunResult, name: str, order: list[str]) -> None:
+    """The run's figure (snnc.viz.plot_run), populations in `order` (the network's),
+    written atomically."""
+    from snnc.viz import plot_run  # matplotlib only when a plot is asked for
+    rank = {pop: i for i, pop in enumerate(order)}
+    keys = sorted(result.monitors, key=lambda key: rank[key.partition(".")[0]])
+    figure = plot_run({key: result.monitors[key] for key in keys}, result.dt_ms,
+                      title=f"{name}: {result.steps:,} steps of {result.dt_ms:g} ms")
+    suffix = path.suffix.lower().lstrip(".")
+    write_atomically_with(path, lambda out: figure.savefig(out, format=suffix))
+
+
+def write_monitors(path: Path, result: RunResult) -> None:
+    """The monitors by key, with `dt_ms` and `steps`: torch.save (.pt) or numpy.savez
+    (.npz), written atomically."""
+    if path.suffix.lower() == ".pt":
+        data = {**result.monitors, "dt_ms": result.dt_ms, "steps": result.steps}
+        write_atomically_with(path, lambda out: torch.save(data, out))
+    else:
+        arrays = {key: values.cpu().numpy() for key, values in result.monitors.items()}
+        write_atomically_with(path, lambda out: np.savez(out, **arrays, dt_ms=result.dt_ms,
+                                                         steps=result.steps))

@@ -1,0 +1,183 @@
+"""Figures of spikes, rates and states, for `snnc run --plot` and for notebooks.
+
+Functions return a matplotlib Figure built without pyplot: no window opens, nothing is
+kept in pyplot's global list of figures, and the caller decides where it goes
+(`fig.savefig("run.png")`, or a notebook's display). `plot_1d_spikes` keeps the name and
+the parameters of SpikingFlow's `visualizing.plot_1d_spikes`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullLocator
+
+MAX_RASTER_NEURONS = 500  # per population: more rows than a figure has pixels for
+MAX_TRACES = 5            # voltage (or other state) traces per recorded variable
+RATE_BIN_MS = 5.0         # the finest bin of a population's rate over time
+MAX_RATE_BINS = 100       # a long run gets wider bins instead of more of them
+MAX_LABELLED_RATES = 32   # neurons whose rate is written into plot_1d_spikes' rate map
+
+
+def as_numpy(values) -> np.ndarray:
+    """A tensor (any device, with or without grad) or array-like as a numpy array."""
+    if hasattr(values, "detach"):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+# ------------------------------------------------------------------ numbers
+def spiking_rates(spikes) -> np.ndarray:
+    """Each neuron's fraction of steps with a spike: spikes [N, T] -> [N]."""
+    return as_numpy(spikes).astype(np.float64).mean(axis=1)
+
+
+def rate_bin_steps(steps: int, dt_ms: float) -> int:
+    """Steps per bin of a rate over time: about 5 ms, or steps / 100 when that is wider."""
+    return max(1, round(RATE_BIN_MS / dt_ms), steps // MAX_RATE_BINS)
+
+
+def population_rate(spikes, dt_ms: float, bin_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """A population's rate over time from spikes [T, N]: (bin edges in ms, Hz per bin),
+    each bin its spikes / (neurons · bin width); a last, shorter bin is divided by its own
+    width."""
+    spikes = as_numpy(spikes).astype(np.float64)
+    steps, neurons = spikes.shape
+    starts = np.arange(0, steps, bin_steps)
+    counts = np.add.reduceat(spikes.sum(axis=1), starts)
+    edges = np.append(starts, steps)
+    return edges * dt_ms, counts / (neurons * np.diff(edges) * dt_ms / 1000.0)
+
+
+def shown_neurons(neurons: int, limit: int) -> np.ndarray:
+    """Indices of at most `limit` neurons spread evenly over 0 .. neurons - 1."""
+    if neurons <= limit:
+        return np.arange(neurons)
+    return np.unique(np.linspace(0, neurons - 1, limit).round().astype(int))
+
+
+# ------------------------------------------------------------------ SpikingFlow's figure
+def plot_1d_spikes(spikes, title: str, xlabel: str, ylabel: str, int_x_ticks=True,
+                   int_y_ticks=True, plot_spiking_rate=True,
+                   spiking_rate_map_title="spiking rate", dpi=200) -> Figure:
+    """N spike trains of T steps (spikes [N, T] of 0 and 1) as a raster, neuron 0 at the
+    top as in SpikingFlow, and beside it each neuron's spiking rate (fraction of steps
+    with a spike) as a colour map, its values written in when there are few neurons."""
+    spikes = as_numpy(spikes)
+    if spikes.ndim != 2:
+        raise ValueError(f"plot_1d_spikes wants spikes [N, T], got shape {list(spikes.shape)}")
+    neurons, steps = spikes.shape
+    fig = Figure(dpi=dpi, layout="constrained")
+    if plot_spiking_rate:
+        grid = fig.add_gridspec(1, 5)
+        raster, rate_map = fig.add_subplot(grid[0, :4]), fig.add_subplot(grid[0, 4])
+    else:
+        raster = fig.add_subplot()
+    rows, times = np.nonzero(spikes)
+    raster.plot(times, rows, linestyle="none", marker="|", markersize=_marker_size(neurons),
+                color="tab:blue")
+    raster.set(title=title, xlabel=xlabel, ylabel=ylabel,
+               xlim=(-0.5, steps - 0.5), ylim=(neurons - 0.5, -0.5))
+    for axis, integer in ((raster.xaxis, int_x_ticks), (raster.yaxis, int_y_ticks)):
+        axis.set_major_locator(MaxNLocator(integer=integer))
+        axis.set_minor_locator(NullLocator())
+    if plot_spiking_rate:
+        _draw_rate_map(rate_map, spiking_rates(spikes), spiking_rate_map_title)
+    return fig
+
+
+def _draw_rate_map(ax, rates: np.ndarray, title: str) -> None:
+    ax.imshow(rates[:, None], cmap="magma", aspect="auto", vmin=0, vmax=max(rates.max(), 1e-9))
+    if len(rates) <= MAX_LABELLED_RATES:
+        for i, rate in enumerate(rates):
+            ax.text(0, i, f"{rate:.2f}", ha="center", va="center", fontsize="small",
+                    color="white" if rate < 0.5 * rates.max() else "black")
+    ax.get_xaxis().set_visible(False)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
+
+
+def _marker_size(rows: int) -> float:
+    """Tick marks about as tall as a raster row, for 10 rows or 500."""
+    return float(np.clip(150 / max(rows, 1), 2.5, 6))
+
+
+# ------------------------------------------------------------------ a whole run
+def plot_run(monitors: Mapping[str, object], dt_ms: float, title: str | None = None,
+             max_neurons: int = MAX_RASTER_NEURONS, sample: int = 0) -> Figure:
+    """The figure of `snnc run --plot`: from monitors {"pop.var": [steps, B, *shape]}, one
+    spike raster per population with spikes recorded (neurons evenly subsampled above
+    `max_neurons`), under them each population's rate over time, then a few neurons'
+    traces of every other recorded variable; all of batch sample `sample`."""
+    spikes = {key.removesuffix(".spikes"): _per_neuron(value, sample)
+              for key, value in monitors.items() if key.endswith(".spikes")}
+    states = {key: _per_neuron(value, sample)
+              for key, value in monitors.items() if not key.endswith(".spikes")}
+    if not spikes and not states:
+        raise ValueError("plot_run: no monitors to plot")
+    ratios = [2.0] * len(spikes) + [1.5] * bool(spikes) + [1.5] * len(states)
+    fig = Figure(figsize=(10, 1.2 + 1.6 * sum(ratios)), dpi=120, layout="constrained")
+    axes = list(fig.subplots(len(ratios), 1, sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": ratios})[:, 0])
+    colours = {name: f"C{i % 10}" for i, name in enumerate(spikes)}
+    for (name, values), ax in zip(spikes.items(), axes, strict=False):
+        _draw_raster(ax, name, values, dt_ms, max_neurons, colours[name])
+    if spikes:
+        _draw_rates(axes[len(spikes)], spikes, dt_ms, colours)
+    for (key, values), ax in zip(states.items(), axes[len(spikes) + bool(spikes):],
+                                 strict=True):
+        _draw_traces(ax, key, values, dt_ms)
+    axes[-1].set_xlabel("time (ms)")
+    axes[-1].set_xlim(0, len(next(iter({**spikes, **states}.values()))) * dt_ms)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _per_neuron(values, sample: int) -> np.ndarray:
+    """One batch sample of a monitor [steps, B, *shape] as [steps, neurons]."""
+    values = as_numpy(values)
+    return values[:, sample].reshape(values.shape[0], -1)
+
+
+def _draw_raster(ax, name: str, spikes: np.ndarray, dt_ms: float, max_neurons: int,
+                 colour: str) -> None:
+    neurons = spikes.shape[1]
+    shown = shown_neurons(neurons, max_neurons)
+    steps, rows = np.nonzero(spikes[:, shown])
+    ax.plot(steps * dt_ms, shown[rows], linestyle="none", marker="|", color=colour,
+            markersize=_marker_size(len(shown)), markeredgewidth=1.0, rasterized=True)
+    ax.set_ylim(-0.5, neurons - 0.5)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    label = "neuron" if len(shown) == neurons else f"neuron\n({len(shown)} of {neurons:,})"
+    ax.set_ylabel(label)
+    ax.set_title(f"{name}: {int(spikes.sum()):,} spikes", loc="left", fontsize="medium")
+
+
+def _draw_rates(ax, spikes: dict[str, np.ndarray], dt_ms: float,
+                colours: dict[str, str]) -> None:
+    bin_steps = rate_bin_steps(len(next(iter(spikes.values()))), dt_ms)
+    for name, values in spikes.items():
+        edges, rates = population_rate(values, dt_ms, bin_steps)
+        ax.stairs(rates, edges, baseline=None, color=colours[name], label=name, linewidth=1.2)
+    ax.set_ylabel("rate (Hz)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"population rate ({bin_steps * dt_ms:g} ms bins)", loc="left",
+                 fontsize="medium")
+    _legend_above(ax, ncols=min(len(spikes), 6))
+
+
+def _draw_traces(ax, key: str, values: np.ndarray, dt_ms: float) -> None:
+    times = np.arange(values.shape[0]) * dt_ms
+    for neuron in shown_neurons(values.shape[1], MAX_TRACES):
+        ax.plot(times, values[:, neuron], linewidth=0.9, label=f"neuron {neuron}")
+    ax.set_ylabel(key.split(".", 1)[1])
+    ax.set_title(key, loc="left", fontsize="medium")
+    _legend_above(ax, ncols=MAX_TRACES)
+
+
+def _legend_above(ax, ncols: int) -> None:
+    """The legend on the title's line, right-aligned: it never covers a curve."""
+    ax.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=ncols, frameon=False,
+              fontsize="small", borderaxespad=0.1, handlelength=1.5)

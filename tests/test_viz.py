@@ -1,0 +1,134 @@
+"""snnc.viz on synthetic spikes: the numbers it draws and the figures' structure."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.image import imread
+
+from snnc.viz import (
+    plot_1d_spikes,
+    plot_run,
+    population_rate,
+    rate_bin_steps,
+    shown_neurons,
+    spiking_rates,
+)
+
+
+def poisson(steps: int, neurons: int, p: float, seed: int = 0) -> torch.Tensor:
+    """Spikes [steps, 1, neurons] as a monitor holds them."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(steps, 1, neurons, generator=g) < p).float()
+
+
+def test_population_rate_is_spikes_per_neuron_and_second_in_each_bin():
+    spikes = np.zeros((7, 2))
+    spikes[0, 0] = spikes[2, 1] = spikes[2, 0] = 1  # bin [0, 3): 3 spikes
+    spikes[4, 1] = 1                                # bin [3, 6): 1 spike
+    spikes[6, 0] = 1                                # bin [6, 7), one step wide: 1 spike
+    edges, rates = population_rate(spikes, dt_ms=0.5, bin_steps=3)
+    assert edges.tolist() == [0.0, 1.5, 3.0, 3.5]
+    # spikes / (neurons · width in s)
+    assert rates == pytest.approx([3 / (2 * 1.5e-3), 1 / (2 * 1.5e-3), 1 / (2 * 0.5e-3)])
+
+
+def test_rate_bins_are_5_ms_or_a_hundredth_of_the_run():
+    assert rate_bin_steps(200, 1.0) == 5
+    assert rate_bin_steps(1000, 0.1) == 50
+    assert rate_bin_steps(100_000, 0.1) == 1000
+    assert rate_bin_steps(10, 10.0) == 1
+
+
+def test_spiking_rates_are_fractions_of_steps():
+    assert spiking_rates([[1, 0, 1, 0], [0, 0, 0, 1]]).tolist() == [0.5, 0.25]
+
+
+def test_shown_neurons_spread_over_the_population():
+    shown = shown_neurons(3200, 500)
+    assert len(shown) == 500 and shown[0] == 0 and shown[-1] == 3199
+    assert np.all(np.diff(shown) > 0)
+    assert shown_neurons(20, 500).tolist() == list(range(20))
+
+
+def test_plot_1d_spikes_as_spikingflow():
+    spikes = (np.random.default_rng(0).random((8, 50)) < 0.2).astype(float)
+    fig = plot_1d_spikes(spikes, "spikes of neurons", "simulating step", "neuron index",
+                         spiking_rate_map_title="spiking rate")
+    raster, rate_map = fig.axes
+    assert raster.get_title() == "spikes of neurons"
+    assert raster.get_xlabel() == "simulating step"
+    assert raster.get_ylabel() == "neuron index"
+    assert rate_map.get_title() == "spiking rate"
+    # neuron 0 at the top, as SpikingFlow draws it
+    assert raster.get_ylim() == (7.5, -0.5)
+    written = [float(t.get_text()) for t in rate_map.texts]
+    assert written == pytest.approx(spikes.mean(axis=1), abs=0.005)
+    x, y = raster.lines[0].get_data()
+    assert len(x) == spikes.sum()
+    assert len(plot_1d_spikes(spikes, "t", "x", "y", plot_spiking_rate=False).axes) == 1
+
+
+def test_plot_1d_spikes_wants_two_axes():
+    with pytest.raises(ValueError, match=r"\[N, T\]"):
+        plot_1d_spikes(np.zeros(5), "t", "x", "y")
+
+
+def monitors() -> dict[str, torch.Tensor]:
+    return {"big.spikes": poisson(400, 3200, 0.01, seed=1),
+            "small.spikes": poisson(400, 20, 0.05, seed=2),
+            "small.v": torch.randn(400, 1, 20).cumsum(0)}
+
+
+def test_plot_run_has_a_raster_per_population_then_rates_then_traces():
+    mon = monitors()
+    fig = plot_run(mon, dt_ms=0.5, title="net: 400 steps")
+    big, small, rates, v = fig.axes
+    assert big.get_title(loc="left") == f"big: {int(mon['big.spikes'].sum()):,} spikes"
+    assert "500 of 3,200" in big.get_ylabel()
+    assert small.get_ylabel() == "neuron"
+    assert rates.get_ylabel() == "rate (Hz)"
+    assert rates.get_title(loc="left") == "population rate (5 ms bins)"
+    assert [t.get_text() for t in rates.get_legend().get_texts()] == ["big", "small"]
+    assert v.get_title(loc="left") == "small.v"
+    assert len(v.lines) == 5
+    assert v.get_xlabel() == "time (ms)"
+    assert v.get_xlim() == (0.0, 200.0)
+    assert fig.get_suptitle() == "net: 400 steps"
+
+
+def test_plot_run_rates_are_the_hand_computed_ones():
+    mon = monitors()
+    fig = plot_run(mon, dt_ms=0.5)
+    drawn = fig.axes[2].patches[1]  # the stairs of `small`
+    values, edges = drawn.get_data().values, drawn.get_data().edges
+    spikes = mon["small.spikes"][:, 0].numpy()
+    assert edges[:3].tolist() == [0.0, 5.0, 10.0]
+    assert values[0] == pytest.approx(spikes[:10].sum() / (20 * 5e-3))
+
+
+def test_plot_run_subsamples_big_populations():
+    fig = plot_run(monitors(), dt_ms=0.5)
+    _, rows = fig.axes[0].lines[0].get_data()
+    assert len(np.unique(rows)) <= 500
+    _, rows = fig.axes[1].lines[0].get_data()
+    spikes = monitors()["small.spikes"]
+    assert len(rows) == spikes.sum()
+
+
+def test_plot_run_png_is_not_blank():
+    data = io.BytesIO()
+    plot_run(monitors(), dt_ms=0.5).savefig(data, format="png")
+    data.seek(0)
+    image = imread(data)
+    colours = np.unique(image.reshape(-1, image.shape[-1]), axis=0)
+    assert len(colours) > 10
+
+
+def test_plot_run_with_states_only_and_without_anything():
+    fig = plot_run({"p.v": torch.zeros(10, 1, 3)}, dt_ms=1.0)
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 3
+    with pytest.raises(ValueError, match="no monitors"):
+        plot_run({}, dt_ms=1.0)
