@@ -1,0 +1,390 @@
+"""snnc's clock backend against Brian2 2.9.0 on the same nets in the same run (issue 10):
+CUBA (samples/cuba.snn, 1 s), COBA (samples/coba.snn where it exists, 1 s) and
+Song-Miller-Abbott STDP (samples/song_stdp.snn, 100 s), each on Brian2's C++ standalone
+and cython runtime targets (numpy too for CUBA) and on snnc, with one table of loop time,
+whole-process time, bytes per synapse and rates, and the ratios to Brian2 standalone.
+
+    python benchmarks/clock.py [--nets cuba,coba,song] [--duration 1] [--song-duration 100]
+                               [--targets cpp_standalone,cython,numpy] [--seed 1]
+                               [--threads 1] [--quick] [--save rows.json] [--markdown]
+    python benchmarks/clock.py --load rows.json --markdown   # the table again
+
+Nothing is installed at run time: Brian2 is the `bench` extra (brian2==2.9.0); where it
+does not import, its rows say why. Every engine runs in a subprocess of its own (the same
+interpreter), one net at a time, so that "process" is the wall time of a fresh process
+that imports, builds and runs the net, and nothing it built is shared with another row:
+
+- Brian2 (benchmarks/brian2_nets.py): "loop" is Brian2's own time of the simulation loop
+  (device._last_run_time: the standalone binary's main loop, or the runtime targets' loop
+  over their code objects without code generation and compilation). Its builds (the
+  standalone project, cython's extension cache) go to a temporary directory that is
+  removed at the end, so each cython row compiles cold, as a first use does.
+- snnc: `snnc.compiler.compile(sample, backend="clock")`, `Net(batch_size=1)` after
+  `torch.manual_seed(seed)`, then `run(steps)` in chunks of --chunk steps (the monitors of
+  one chunk at a time; the state carries on); "loop" is the time of the run calls. Its
+  kernel cache ($SNNC_CACHE) is a fresh temporary directory too, so "process" includes
+  building any native kernel. Where the sample or the backend is missing the row says
+  "not available: <the error>".
+
+Bytes per synapse: Brian2's per-synapse arrays (weights w, indices _synaptic_pre/post,
+delays; CUBA's and COBA's constant weights store none); snnc's state_dict bytes over its
+synapse count (the elements of the connections' weights). "w+i+d" is weights + indices +
+delays; the table's ratio column compares those. Rates are spikes / (neurons x duration);
+CV is the mean CV(ISI) over neurons with at least 2 ISIs, exc and inh pooled.
+
+Torch and Brian2 standalone both run on one thread by default (--threads sets torch's;
+Brian2 standalone is built without OpenMP).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import brian2_nets  # noqa: E402  (numpy only at import; Brian2 is imported when run)
+
+SAMPLES = {"cuba": ROOT / "samples" / "cuba.snn", "coba": ROOT / "samples" / "coba.snn",
+           "song": ROOT / "samples" / "song_stdp.snn"}
+POPS = {"cuba": {"exc": 3200, "inh": 800}, "coba": {"exc": 3200, "inh": 800},
+        "song": {"post": 1}}
+SONG_CONNECTION = "inputs->post"
+BRIAN2_TAG, SNNC_TAG, ERROR_TAG = "BRIAN2_RESULT ", "CLOCK_RESULT ", "CLOCK_ERROR "
+STANDALONE = "cpp_standalone"
+SNNC = "snnc clock"
+
+
+# --- the snnc worker (runs in its own process) ------------------------------------------
+
+def snnc_worker(net: str, duration: float, seed: int, chunk: int) -> dict:
+    import torch
+
+    from snnc.compiler import compile as snnc_compile
+
+    t0 = time.perf_counter()
+    cls = snnc_compile(SAMPLES[net], backend="clock")
+    torch.manual_seed(seed)
+    model = cls(batch_size=1)
+    build = time.perf_counter() - t0
+    dt_ms = float(getattr(model, "dt_ms", brian2_nets.DT_MS))
+    steps = int(round(duration * 1000.0 / dt_ms))
+    sizes = POPS[net]
+    times = {pop: [] for pop in sizes}
+    index = {pop: [] for pop in sizes}
+    loop, done = 0.0, 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        t = time.perf_counter()
+        monitors = model.run(n)
+        loop += time.perf_counter() - t
+        for pop in sizes:
+            spikes = monitors[f"{pop}.spikes"]
+            s = spikes.reshape(n, -1).detach().cpu().numpy()  # [n, neurons], batch 1
+            step, neuron = np.nonzero(s)
+            times[pop].append((done + step) * dt_ms / 1000.0)
+            index[pop].append(neuron)
+        del monitors
+        done += n
+    spikes = {pop: (np.concatenate(times[pop]), np.concatenate(index[pop])) for pop in sizes}
+
+    state = model.state_dict()
+    kinds = {"weights": 0, "indices": 0, "delays": 0, "other": 0}
+    synapses = 0
+    for key, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        leaf = key.rsplit(".", 1)[-1]
+        if key.startswith("connections.") and leaf == "weight":
+            synapses += tensor.numel()
+            kinds["weights"] += nbytes
+        elif "delay" in leaf:
+            kinds["delays"] += nbytes
+        elif leaf in ("offsets", "targets", "indices", "sources", "index", "rows", "cols"):
+            kinds["indices"] += nbytes
+        else:
+            kinds["other"] += nbytes
+    total_bytes = sum(kinds.values())
+    out = {
+        "engine": SNNC, "net": net, "seed": seed, "duration_s": duration, "dt_ms": dt_ms,
+        "loop_s": loop, "build_s": build, "synapses": synapses,
+        "state_dict_bytes": total_bytes,
+        "synapse_bytes": {k: (v / synapses if synapses else math.nan) for k, v in kinds.items()},
+        "bytes_per_synapse_all": total_bytes / synapses if synapses else math.nan,
+        "rates_hz": {pop: brian2_nets.firing_rate(t, sizes[pop], duration)
+                     for pop, (t, _) in spikes.items()},
+        "cv_isi": _pooled_cv(spikes, sizes),
+        "threads": torch.get_num_threads(),
+    }
+    if net == "song":
+        w = model.connection(SONG_CONNECTION).weight.detach().cpu().double().numpy().ravel()
+        out["extra"] = _song_weights(w)
+    return out
+
+
+def _pooled_cv(spikes: dict, sizes: dict) -> float:
+    t, i, offset = [], [], 0
+    for pop, n in sizes.items():
+        t.append(spikes[pop][0])
+        i.append(spikes[pop][1] + offset)
+        offset += n
+    return brian2_nets.cv_isi(np.concatenate(t), np.concatenate(i), offset)
+
+
+def _song_weights(w: np.ndarray) -> dict:
+    gmax = brian2_nets.SONG_GMAX
+    hist, _ = np.histogram(w, bins=brian2_nets.SONG_BINS, range=(0.0, gmax))
+    return {"hist": hist.tolist(), "mean_w_over_gmax": float(w.mean() / gmax),
+            "frac_below_0.1_gmax": float(np.mean(w < 0.1 * gmax)),
+            "frac_above_0.9_gmax": float(np.mean(w > 0.9 * gmax))}
+
+
+# --- running the rows -------------------------------------------------------------------
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def _subprocess(cmd: list[str], tag: str, timeout: float, env: dict) -> dict:
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=str(ROOT))
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    wall = time.perf_counter() - t0
+    for line in proc.stdout.splitlines():
+        if line.startswith(tag):
+            result = json.loads(line[len(tag):])
+            result["process_s"] = wall
+            return result
+        if line.startswith(ERROR_TAG):
+            return {"error": line[len(ERROR_TAG):]}
+    return {"error": _last_line(proc.stderr or proc.stdout)
+            + (f" (exit {proc.returncode})" if proc.returncode else "")}
+
+
+def brian2_row(net: str, target: str, seed: int, duration: float, build_root: Path,
+               timeout: float, env: dict) -> dict:
+    build = build_root / f"{net}_{target}"
+    cmd = [sys.executable, str(HERE / "brian2_nets.py"), "--net", net, "--target", target,
+           "--seed", str(seed), "--duration", str(duration), "--build-dir", str(build),
+           "--json"]
+    row = _subprocess(cmd, BRIAN2_TAG, timeout, env)
+    shutil.rmtree(build, ignore_errors=True)
+    row["engine"] = f"brian2 {target}"
+    if "error" not in row:
+        row["cv_isi"] = row["cv_isi_pooled"]
+    return row
+
+
+def snnc_row(net: str, seed: int, duration: float, threads: int, chunk: int, timeout: float,
+             env: dict, build_root: Path) -> dict:
+    if not SAMPLES[net].exists():
+        return {"engine": SNNC,
+                "error": f"{SAMPLES[net].relative_to(ROOT)} does not exist"}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--nets", net,
+           "--seed", str(seed), "--duration", str(duration), "--song-duration",
+           str(duration), "--threads", str(threads), "--chunk", str(chunk)]
+    cache = build_root / f"snnc_{net}"  # snnc's kernel cache, cold as Brian2's builds
+    row = _subprocess(cmd, SNNC_TAG, timeout, dict(env, SNNC_CACHE=str(cache)))
+    shutil.rmtree(cache, ignore_errors=True)
+    row["engine"] = SNNC
+    return row
+
+
+# --- the table --------------------------------------------------------------------------
+
+def _wid(row: dict) -> float:
+    b = row.get("synapse_bytes") or {}
+    return sum(b.get(k, 0.0) for k in ("weights", "indices", "delays")) if b else math.nan
+
+
+def _ratio(a, b) -> str:
+    if a is None or b is None or not b or any(isinstance(x, float) and math.isnan(x)
+                                                   for x in (a, b)):
+        return "-"
+    return f"{a / b:.2f}"
+
+
+def _fmt(x, spec=".3f") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return format(x, spec)
+
+
+COLUMNS = ("net", "engine", "loop s", "÷", "process s", "÷", "B/syn w+i+d", "÷", "rates Hz",
+           "CV(ISI)", "note")
+
+
+def table_rows(results: dict[str, list[dict]]) -> list[tuple[str, ...]]:
+    out = []
+    for net, rows in results.items():
+        base = next((r for r in rows if r["engine"] == f"brian2 {STANDALONE}"
+                     and "error" not in r), None)
+        for r in rows:
+            if "error" in r:
+                out.append((net, r["engine"], *["-"] * 8, f"not available: {r['error']}"))
+                continue
+            rates = "/".join(f"{v:.2f}" for v in r["rates_hz"].values())
+            note = f"{r['duration_s']:g} s, {r['synapses']} syn"
+            if net == "song" and "extra" in r:
+                e = r["extra"]
+                note += (f", w<0.1gmax {e['frac_below_0.1_gmax']:.0%},"
+                         f" w>0.9gmax {e['frac_above_0.9_gmax']:.0%}")
+            if r["engine"] == SNNC:
+                note += f", state_dict {r['bytes_per_synapse_all']:.2f} B/syn"
+            out.append((
+                net, r["engine"], _fmt(r["loop_s"]),
+                _ratio(r["loop_s"], base and base["loop_s"]),
+                _fmt(r.get("process_s"), ".1f"),
+                _ratio(r.get("process_s"), base and base.get("process_s")),
+                _fmt(_wid(r), ".2f"), _ratio(_wid(r), base and _wid(base)), rates,
+                _fmt(r.get("cv_isi")), note))
+    return out
+
+
+def reference_line(reference: dict) -> str:
+    s = reference["summary"]
+    return (f"Brian2 CUBA reference ({reference['target']}, {len(reference['seeds'])} seeds, "
+            f"{reference['duration_s']:g} s): exc {s['exc_hz']['mean']:.2f} ± "
+            f"{s['exc_hz']['std']:.2f} Hz, inh {s['inh_hz']['mean']:.2f} ± "
+            f"{s['inh_hz']['std']:.2f} Hz, CV(ISI) {s['cv_isi_all']['mean']:.3f} ± "
+            f"{s['cv_isi_all']['std']:.3f} (benchmarks/reference/cuba_brian2.json)")
+
+
+def render(results: dict[str, list[dict]], reference: dict | None,
+           markdown: bool = False) -> None:
+    rows = table_rows(results)
+    title = "snnc clock backend vs Brian2 2.9.0 (÷: the row over Brian2 standalone)"
+    if markdown:
+        print(f"{title}\n")
+        print("| " + " | ".join(COLUMNS) + " |")
+        print("|" + "|".join("---" if i < 2 or i == len(COLUMNS) - 1 else "---:"
+                             for i in range(len(COLUMNS))) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        if reference:
+            print(f"\n{reference_line(reference)}")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for i, col in enumerate(COLUMNS):
+        table.add_column(col, justify="left" if i < 2 or i == len(COLUMNS) - 1 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    if reference:
+        console.print(reference_line(reference))
+
+
+# --- command line -----------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--nets", default="cuba,coba,song",
+                    help="comma-separated, of cuba, coba, song")
+    ap.add_argument("--duration", type=float, default=None,
+                    help="seconds simulated for cuba and coba (default 1; --quick 0.2)")
+    ap.add_argument("--song-duration", type=float, default=None,
+                    help="seconds simulated for song (default 100; --quick 5)")
+    ap.add_argument("--targets", default=None,
+                    help="Brian2 targets (default cpp_standalone,cython,numpy; numpy runs "
+                         "for cuba only; --quick: cpp_standalone)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for snnc")
+    ap.add_argument("--chunk", type=int, default=2000, help="snnc steps per run() call")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds per row")
+    ap.add_argument("--quick", action="store_true",
+                    help="short runs, Brian2 standalone only: a smoke test of the harness")
+    ap.add_argument("--no-snnc", action="store_true", help="Brian2 rows only")
+    ap.add_argument("--save", default=None, help="write all rows as JSON here")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--load", default=None,
+                    help="render the rows of an earlier --save instead of running")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    nets = [n.strip() for n in args.nets.split(",") if n.strip()]
+    unknown = [n for n in nets if n not in POPS]
+    if unknown:
+        ap.error(f"unknown nets {unknown}; known: {', '.join(POPS)}")
+    duration = args.duration if args.duration is not None else (0.2 if args.quick else 1.0)
+    song_duration = (args.song_duration if args.song_duration is not None
+                     else (5.0 if args.quick else 100.0))
+
+    if args.worker:
+        net = nets[0]
+        try:
+            import torch
+            torch.set_num_threads(args.threads)
+            result = snnc_worker(net, song_duration if net == "song" else duration,
+                                 args.seed, args.chunk)
+        except Exception as exc:  # reported as the row's "not available: ..."
+            traceback.print_exc()
+            msg = " ".join(f"{type(exc).__name__}: {exc}".split())
+            print(ERROR_TAG + msg, flush=True)
+            return 1
+        print(SNNC_TAG + json.dumps(result), flush=True)
+        return 0
+
+    ref_path = HERE / "reference" / "cuba_brian2.json"
+    reference = json.loads(ref_path.read_text()) if ref_path.exists() else None
+    if args.load:
+        results = json.loads(Path(args.load).read_text())
+        render(results, reference if "cuba" in results else None, args.markdown)
+        return 0
+
+    if args.targets is not None:
+        targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    else:
+        targets = [STANDALONE] if args.quick else [STANDALONE, "cython", "numpy"]
+    bad = [t for t in targets if t not in brian2_nets.TARGETS]
+    if bad:
+        ap.error(f"unknown Brian2 targets {bad}; known: {', '.join(brian2_nets.TARGETS)}")
+
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
+                                                        os.environ.get("PYTHONPATH")])))
+    results: dict[str, list[dict]] = {}
+    build_root = Path(tempfile.mkdtemp(prefix="snnc_clock_bench_"))
+    try:
+        for net in nets:
+            d = song_duration if net == "song" else duration
+            rows = []
+            for target in targets:
+                if target == "numpy" and net != "cuba":
+                    continue
+                print(f"[{net}] brian2 {target}, {d:g} s ...", file=sys.stderr, flush=True)
+                rows.append(brian2_row(net, target, args.seed, d, build_root, args.timeout,
+                                       env))
+            if not args.no_snnc:
+                print(f"[{net}] snnc clock, {d:g} s ...", file=sys.stderr, flush=True)
+                rows.append(snnc_row(net, args.seed, d, args.threads, args.chunk,
+                                     args.timeout, env, build_root))
+            results[net] = rows
+    finally:
+        shutil.rmtree(build_root, ignore_errors=True)
+
+    render(results, reference if "cuba" in nets else None, args.markdown)
+    if args.save:
+        Path(args.save).write_text(json.dumps(results, indent=2, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
