@@ -14,6 +14,7 @@ from snnc.backends.common import Scope, camel_case, header
 from snnc.backends.modules import MODULE_NAMES
 from snnc.backends.steps import rule_functions
 from snnc.errors import SnnError
+from snnc.kernels.loop import loop_source
 from snnc.plan.nodes import Plan, Projection
 
 NAME = "clock"
@@ -45,14 +46,23 @@ def context(plan: Plan, version: str) -> dict:
         "inputs": [{"name": n.name, "seq": local.seq[n.name]} for n in plan.inputs],
         "local": local,
         "steps_fns": steps_fns + synapse_fns + rule_fns,
-        "populations": [modules.population(p, step_of[p.name]) for p in plan.populations],
+        "populations": [modules.population(plan, p, step_of[p.name]) for p in plan.populations],
         "encoders": [modules.encoder(e, local) for e in plan.encoders],
         "connections": [modules.connection(c, synapse_of.get(c.name))
                         for c in plan.projections],
         "nodes": [_node(plan, name, local) for name in plan.order
                   if plan.node(name).kind != "input"],
         "rules": rules,
+        "loop": _loop(plan, module),
     }
+
+
+def _loop(plan: Plan, module: Scope) -> dict | None:
+    """The C of the network's compiled whole-run loop (runtime.compiled runs it), named
+    as a module constant; None where the loop cannot run it (the PyTorch path does)."""
+    source = loop_source(plan, _depths(plan))
+    return None if source is None else {"name": module.name(f"LOOP_{plan.name}"),
+                                        "source": source}
 
 
 def _check_learnable(proj: Projection) -> None:

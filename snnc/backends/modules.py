@@ -65,9 +65,11 @@ def synapse_functions(plan: Plan, module: Scope):
                   synapse_function, lambda s: f"synapse_{s.kind}", module)
 
 
-def population(pop, step: str, kernel: dict | None = None) -> dict:
+def population(plan: Plan, pop, step: str, kernel: dict | None = None) -> dict:
     kernel = kernel or {"cpu": None, "cuda": None}
+    channels = tuple(dict.fromkeys(c.channel for c in plan.incoming(pop.name) if c.channel))
     return {"name": pop.name, "step": step, "shape": pop.shape, "state_init": pop.state_init,
+            "channels": channels,
             "learnable": pop.learnable, "refractory": pop.refractory,
             "feedback_group": pop.feedback_group, "kernel": kernel["cpu"],
             "kernel_cuda": kernel["cuda"], "detach_reset": pop.detach_reset}

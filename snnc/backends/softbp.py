@@ -41,7 +41,7 @@ def context(plan: Plan, version: str) -> dict:
         "local": local,
         "steps_fns": steps_fns + synapse_fns,
         "kernels": kernels,
-        "populations": [modules.population(p, step_of[p.name], kernel_of[p.name])
+        "populations": [modules.population(plan, p, step_of[p.name], kernel_of[p.name])
                         for p in plan.populations],
         "encoders": [modules.encoder(e, local) for e in plan.encoders],
         "connections": [modules.connection(c, synapse_of.get(c.name))

@@ -4,3 +4,7 @@ A generated module embeds its kernels' source; one built by an older snnc must n
 called with a newer runtime's arguments. Bump this whenever a kernel's C signature or the
 meaning of an argument changes (templates/kernels/*.j2 print it into every source)."""
 KERNEL_ABI = 4  # 4: which inputs reach the outputs (snnc_spike_sources, snnc_any_sources)
+# The compiled clock loop's (snnc/kernels/loop.py, templates/kernels/loop.c.j2): bump it
+# whenever snnc_loop's signature or the meaning of a layout entry changes; a loop of
+# another version is refused by snnc.runtime.compiled.
+LOOP_ABI = 1

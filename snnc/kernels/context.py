@@ -83,9 +83,9 @@ def _context(key: tuple) -> dict:
     slots = ([c_names[s] for s in states] + (["carried"] if group else [])
              + (["count"] if refractory else []))
     return dict(
-        version=__version__, abi=KERNEL_ABI, model=_commentable(model),
+        version=__version__, abi=KERNEL_ABI, model=commentable(model),
         surrogate=f"return {_surrogate(kind, dict(surrogate))};",
-        names=[f"{c_names[n]}: {_commentable(n)}" for n in (*states, *learnable)],
+        names=[f"{c_names[n]}: {commentable(n)}" for n in (*states, *learnable)],
         states=[{"c": c_names[s]} for s in states], params=[{"c": c_names[p]} for p in learnable],
         slots=slots, refractory=refractory,
         spike_sources=spike_sources, any_sources=any_sources,
@@ -190,7 +190,7 @@ def _fresh(prefix: str) -> Callable[[], str]:
     return lambda: f"{prefix}{next(counter)}"
 
 
-def _commentable(name: str) -> str:
+def commentable(name: str) -> str:
     """A name as a C comment may show it: identifier characters only (a model's names
     are identifiers; this keeps any other from ending the comment or the line)."""
     return re.sub(r"[^A-Za-z0-9_]", "?", name)

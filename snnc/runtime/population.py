@@ -22,7 +22,7 @@ class Population(DrawsAtRunTime, nn.Module):
                  state_init: Mapping[str, object], learnable: Mapping[str, float] | None = None,
                  refractory: int = 0, feedback_group: int | None = None,
                  kernel: str | None = None, detach_reset: bool = False,
-                 kernel_cuda: str | None = None):
+                 kernel_cuda: str | None = None, channels: tuple[str, ...] = ()):
         super().__init__()
         self.name = name
         self.step = step
@@ -30,6 +30,9 @@ class Population(DrawsAtRunTime, nn.Module):
         self.state_names = tuple(state_init)
         self.state_init = dict(state_init)
         self.refractory = int(refractory)
+        # states that connections deliver into (conductances) run on while the neuron is
+        # refractory, as Brian2's synaptic variables do; the others are frozen
+        self.channels = tuple(channels)
         self.learnable = NamedParameters(
             {k: nn.Parameter(torch.tensor(float(v))) for k, v in (learnable or {}).items()})
         self.kernel = kernel              # C source of the fused kernels (runtime.fused)
@@ -90,8 +93,9 @@ class Population(DrawsAtRunTime, nn.Module):
         """Frozen states and no spikes while the countdown runs (LANGUAGE.md §4.4)."""
         resting = self.countdown <= 0
         spike = spike * resting.to(spike.dtype)
-        after = tuple(torch.where(resting, new, old) for new, old in zip(after, before.values(),
-                                                                        strict=True))
+        after = tuple(new if name in self.channels else torch.where(resting, new, old)
+                      for name, new, old in zip(self.state_names, after, before.values(),
+                                                strict=True))
         self.countdown = torch.where(spike.detach() > 0,
                                      torch.full_like(self.countdown, self.refractory),
                                      self.countdown - 1)

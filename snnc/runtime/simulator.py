@@ -3,7 +3,10 @@ independent copies side by side, with bounded histories for delays, spike counts
 monitors (Brian2's Network and SpikingFlow's Simulator).
 
 A generated subclass defines `advance(inputs)`, one step of the network (encoders,
-populations in schedule order, plasticity), and the class attributes below.
+populations in schedule order, plasticity), and the class attributes below. `run()` runs
+the network's compiled whole-run loop (runtime.compiled) where it has one that runs here,
+else `advance` step by step (the PyTorch path; SNNC_CLOCK_LOOP=0 forces it): both give
+the same spikes and leave the same state.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from collections.abc import Mapping
 
 import torch
 
+from snnc.runtime import compiled
 from snnc.runtime.network import Network
 
 BYTES_PER_VALUE = 4  # monitors are kept in the network's dtype, float32 unless changed
@@ -51,6 +55,8 @@ class Simulator(Network):
     #: node -> its shape, and how many of its past steps its connections read
     shapes: Mapping[str, tuple[int, ...]] = {}
     depths: Mapping[str, int] = {}
+    #: the C of the network's whole-run loop (snnc.kernels.loop), None where it has none
+    loop_source: str | None = None
 
     def __init__(self, batch_size: int = 1):
         super().__init__()
@@ -74,7 +80,7 @@ class Simulator(Network):
     def step(self, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """One step: the spikes [B, *shape] of every population (and encoder)."""
         with torch.no_grad():
-            return self._step(self._inputs_at(inputs, None))
+            return self._step(self._inputs_at(self._given(inputs, None), 0))
 
     def run(self, steps: int | None = None, record: tuple[str, ...] = (),
             **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -83,13 +89,19 @@ class Simulator(Network):
         [steps, B, *shape], or [B, *shape] held for every step."""
         steps = self.steps if steps is None else int(steps)
         keys = self._monitored(record)
-        out = {key: self.like.new_empty(steps, self.batch_size, *self._shape_of(key))
-               for key in keys}
+        given = self._given(inputs, steps)
+        out = {key: self._monitor(key, steps) for key in keys}
+        loop = compiled.loop_for(self) if steps else None
+        # The first step of a run draws the initial states: on the PyTorch path, so that
+        # they come from the generators in its order.
+        pytorch = steps if loop is None else min(steps, 1 if self.t == 0 else 0)
         with torch.no_grad():
-            for i in range(steps):
-                sent = self._step(self._inputs_at(inputs, i))
+            for i in range(pytorch):
+                sent = self._step(self._inputs_at(given, i))
                 for key in keys:
                     out[key][i] = self._value(key, sent)
+            if pytorch < steps:
+                loop.run(self, given, pytorch, steps, out)
         return out
 
     def monitor_bytes(self, steps: int | None = None, record: tuple[str, ...] = ()) -> int:
@@ -119,8 +131,10 @@ class Simulator(Network):
         raise NotImplementedError  # generated
 
     # ------------------------------------------------------------------ inputs, monitors
-    def _inputs_at(self, inputs: Mapping[str, torch.Tensor], i: int | None
-                   ) -> dict[str, torch.Tensor]:
+    def _given(self, inputs: Mapping[str, torch.Tensor], steps: int | None
+               ) -> dict[str, tuple[torch.Tensor, bool]]:
+        """Each input in the run's dtype and device, and whether it is given per step
+        (for a run of `steps`; None: one step, which takes [B, *shape] only)."""
         missing = set(self.input_shapes) - set(inputs)
         unknown = set(inputs) - set(self.input_shapes)
         if missing or unknown:
@@ -128,24 +142,39 @@ class Simulator(Network):
                             f"{', '.join(self.input_shapes) or '(none)'}; "
                             + (f"missing {', '.join(sorted(missing))}" if missing else
                                f"unknown {', '.join(sorted(unknown))}"))
-        return {name: self._input_step(name, x, i) for name, x in inputs.items()}
+        return {name: self._input(name, x, steps) for name, x in inputs.items()}
 
-    def _input_step(self, name: str, x: torch.Tensor, i: int | None) -> torch.Tensor:
+    def _input(self, name: str, x: torch.Tensor, steps: int | None
+               ) -> tuple[torch.Tensor, bool]:
         shape = (self.batch_size, *self.input_shapes[name])
         x = x.to(self.like)
         if tuple(x.shape) == shape:
-            return x
-        if i is not None and tuple(x.shape[1:]) == shape:
-            return x[i]
+            return x, False
+        if steps is not None and tuple(x.shape[1:]) == shape and len(x) >= steps:
+            return x, True
         raise ValueError(f"input '{name}' expects [B, {', '.join(map(str, shape[1:]))}]"
-                         + (" or [steps, B, ...]" if i is not None else "")
+                         + (f" or [steps, B, ...] of {steps} steps or more"
+                            if steps is not None else "")
                          + f" with B = {self.batch_size}, got {list(x.shape)}")
+
+    @staticmethod
+    def _inputs_at(given: Mapping[str, tuple[torch.Tensor, bool]], i: int
+                   ) -> dict[str, torch.Tensor]:
+        return {name: x[i] if per_step else x for name, (x, per_step) in given.items()}
 
     def _monitored(self, record: tuple[str, ...]) -> list[str]:
         keys = list(dict.fromkeys((*self.monitor_keys, *record)))
         for key in keys:
             self._shape_of(key)
         return keys
+
+    def _monitor(self, key: str, steps: int) -> torch.Tensor:
+        """What run() fills with `key`'s values, [steps, B, *shape]: a population's spikes
+        start as zeros, where the compiled loop writes the spikes alone."""
+        node, _, var = key.partition(".")
+        shape = (steps, self.batch_size, *self._shape_of(key))
+        spikes = var == "spikes" and node in self.populations
+        return self.like.new_zeros(shape) if spikes else self.like.new_empty(shape)
 
     def _shape_of(self, key: str) -> tuple[int, ...]:
         node, _, var = key.partition(".")

@@ -1,0 +1,281 @@
+"""The clock backend's compiled whole-run loop (snnc.kernels.loop, runtime.compiled) gives
+the PyTorch path's spikes, monitors and state, on every construct it runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import net
+from snnc.compiler import compile as snnc_compile
+from snnc.runtime import compiled, native
+
+pytestmark = pytest.mark.skipif(native.c_compiler() is None, reason="no C compiler")
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+# Every neuron model the loop runs, each connectivity, delays (the connection's and per
+# synapse), each synapse, scales around the weighted op, a bias, a recurrent cycle.
+MIXED = """seed = 3
+steps = 40
+input img[12]
+input drive[4, 2]
+encoder spk = poisson(img)
+population a[8] = LIF(tau = 4.0, v_threshold = 0.6, v_init = uniform(0, 0.5), refractory = 2)
+population b[6] = IF(v_threshold = 0.8)
+population c[8] = Izhikevich(v_threshold = 30)
+population d[8] = CubaLIF(v_threshold = 0.3)
+connect spk -> a : dense(w = uniform(0, 0.4), bias = true) delay 2 via exp_current(tau = 3)
+connect spk -> a as stp_in : dense(w = uniform(0, 0.3)) delay 1
+    via stp(v_base = 0.3, tau_f = 20, tau_d = 5)
+connect a -> b : sparse(p = 0.5, w = 0.7) delay uniform(1, 4) via spike_current(amplitude = 1.5)
+connect a -> c : one_to_one(w = 40.0) delay uniform(0, 3)
+    via exp_decay_current(tau = 2, amplitude = 20)
+connect b -> a as back : dense(w = -0.3) delay 1 via filter(tau = 5.0)
+connect drive -> d : flatten | scale(0.5) | dense(w = uniform(-0.2, 0.6)) | scale(2.0)
+connect c -> d : scale(0.25) delay 3
+connect d -> d as self : sparse(p = 0.3, w = -0.2) delay 2
+monitor a.spikes, b.spikes, c.spikes, d.spikes, a.v, c.u, d.c"""
+
+STDP = """seed = 5
+steps = 60
+encoder pre[10] = poisson(rate = 300 Hz)
+input drive[5]
+population post[5] = LIF(tau = 5.0, v_threshold = 0.5)
+connect drive -> post as push
+connect pre -> post as wide : dense(w = uniform(0, 0.3)) delay uniform(1, 4)
+    learn stdp(tau_pre = 5, tau_post = 6, a_pre = 0.05, a_post = -0.04, w_max = 0.4)
+connect pre -> post as thin : sparse(p = 0.5, w = 0.2) delay uniform(0, 2) via exp_current(tau = 2)
+    learn stdp(tau_pre = 4, tau_post = 4, a_pre = 0.03, a_post = -0.03, w_max = 0.5,
+               f_w = multiplicative)
+monitor post.spikes, post.v, pre.spikes"""
+
+ONE_TO_ONE_STDP = """seed = 7
+steps = 60
+encoder pre[5] = poisson(rate = 400 Hz)
+input drive[5]
+population mid[5] = IF(v_threshold = 0.5)
+population post[5] = LIF(tau = 3.0, v_threshold = 0.4)
+connect pre -> mid : flatten | one_to_one(w = 0.6)
+connect drive -> post
+connect mid -> post : one_to_one(w = 0.3) delay uniform(1, 3)
+    learn stdp(tau_pre = 3, tau_post = 3, a_pre = 0.1, a_post = -0.1, w_max = 1)
+monitor post.spikes, mid.spikes"""
+
+CONDUCTANCE = (
+    "neuron Cond(v_reset = 0.0, tau = 4.0, e_exc = 2.0, e_inh = -1.0) {\n"
+    "    state v = 0\n    state ge = 0\n    state gi = 0\n"
+    "    charge { ge = ge * 0.5; gi = gi * 0.75; "
+    "v = v + (ge * (e_exc - v) + gi * (e_inh - v) - v) / tau + x }\n"
+    "    fire v >= 0.8\n    reset hard\n}\n")
+CHANNELS = """seed = 2
+steps = 40
+input e[3]
+encoder spk[6] = poisson(rate = 200 Hz)
+population p[3] = Cond(refractory = 1)
+population q[4] = PLIF(init_tau = 3.0, v_threshold = 0.5)
+population idle[3] = LIF(tau = 8.0, v_rest = 1.0, v_threshold = 0.9, v_init = uniform(0, 0.5))
+connect e -> p : one_to_one(w = 3.0) via spike_current(channel = ge)
+connect spk -> p : dense(w = uniform(0, 0.4)) via exp_current(tau = 2, channel = gi)
+connect spk -> p as direct : dense(w = uniform(0, 0.8)) delay 1
+connect p -> q : dense(w = uniform(0, 1.5)) via filter(tau = 4.0, learnable = true)
+monitor p.spikes, p.ge, p.v, q.spikes, idle.spikes"""
+
+
+def build(tmp_path, body: str, prefix: str = "", name: str = "n.snn"):
+    path = tmp_path / name
+    path.write_text(prefix + net(body))
+    return snnc_compile(path, backend="clock")
+
+
+def pair(cls, batch: int = 1, dtype=torch.float64):
+    """Two instances with the same weights: one for each path."""
+    nets = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        nets.append(cls(batch_size=batch).to(dtype))
+    assert compiled.loop_for(nets[1]) is not None  # the loop runs it, not the PyTorch path
+    return nets
+
+
+def pytorch_path(monkeypatch, run):
+    """What `run()` gives on the PyTorch path."""
+    with monkeypatch.context() as patch:
+        patch.setenv("SNNC_CLOCK_LOOP", "0")
+        return run()
+
+
+def assert_same(ref, fast, out_ref, out_fast, atol=1e-12):
+    assert out_ref.keys() == out_fast.keys()
+    for key, value in out_ref.items():
+        if key.endswith(".spikes"):
+            assert torch.equal(value, out_fast[key]), key
+        else:
+            torch.testing.assert_close(out_fast[key], value, rtol=0, atol=atol, msg=key)
+    assert ref.t == fast.t
+    assert ref.spike_counts.keys() == fast.spike_counts.keys()
+    for name, counts in ref.spike_counts.items():
+        assert torch.equal(counts, fast.spike_counts[name]), name
+    for key, value in ref.state_dict().items():
+        torch.testing.assert_close(fast.state_dict()[key], value, rtol=0, atol=atol, msg=key)
+    for name, pop in ref.populations.items():
+        for state, value in pop.states.items():
+            torch.testing.assert_close(fast.populations[name].states[state], value, rtol=0,
+                                       atol=atol, msg=f"{name}.{state}")
+
+
+def mixed_inputs(batch: int, steps: int):
+    g = torch.Generator().manual_seed(1)
+    return {"img": torch.rand(batch, 12, generator=g, dtype=torch.float64),
+            "drive": torch.rand(steps, batch, 4, 2, generator=g, dtype=torch.float64)}
+
+
+def test_every_construct_gives_the_pytorch_path_s_spikes_for_a_batch(tmp_path, monkeypatch):
+    ref, fast = pair(build(tmp_path, MIXED), batch=3)
+    inputs = mixed_inputs(3, 40)
+    out_ref = pytorch_path(monkeypatch, lambda: ref.run(40, record=("b.v",), **inputs))
+    out_fast = fast.run(40, record=("b.v",), **inputs)
+    assert_same(ref, fast, out_ref, out_fast)
+    for pop in "abcd":
+        assert out_fast[f"{pop}.spikes"].sum() > 0, pop
+    # the batch's simulations differ: each drew its own Poisson spikes
+    assert not torch.equal(out_fast["a.spikes"][:, 0], out_fast["a.spikes"][:, 1])
+
+
+@pytest.mark.parametrize("body", [STDP, ONE_TO_ONE_STDP], ids=["dense-sparse", "one-to-one"])
+def test_stdp_with_per_synapse_delays_learns_the_pytorch_path_s_weights(tmp_path, monkeypatch,
+                                                                       body):
+    ref, fast = pair(build(tmp_path, body))
+    before = {k: v.clone() for k, v in fast.state_dict().items()}
+    drive = torch.rand(60, 1, 5, generator=torch.Generator().manual_seed(2),
+                       dtype=torch.float64)
+    out_ref = pytorch_path(monkeypatch, lambda: ref.run(60, drive=drive))
+    out_fast = fast.run(60, drive=drive)
+    assert_same(ref, fast, out_ref, out_fast)
+    assert any(not torch.equal(before[k], v) for k, v in fast.state_dict().items())
+    for name, rule in ref.rules.items():
+        torch.testing.assert_close(fast.rules[name].x_pre, rule.x_pre, rtol=0, atol=1e-12)
+        torch.testing.assert_close(fast.rules[name].x_post, rule.x_post, rtol=0, atol=1e-12)
+
+
+def test_channels_learnable_parameters_and_refractory_states(tmp_path, monkeypatch):
+    ref, fast = pair(build(tmp_path, CHANNELS, CONDUCTANCE))
+    e = (torch.rand(40, 1, 3, generator=torch.Generator().manual_seed(3)) < 0.4).double()
+    out_ref = pytorch_path(monkeypatch, lambda: ref.run(40, record=("q.v",), e=e))
+    out_fast = fast.run(40, record=("q.v",), e=e)
+    assert_same(ref, fast, out_ref, out_fast)
+    for pop in ("p", "q", "idle"):  # idle: no input at all, it leaks up to its rest
+        assert out_fast[f"{pop}.spikes"].sum() > 0, pop
+
+
+def test_a_run_split_and_mixed_with_steps_continues_as_one_run(tmp_path, monkeypatch):
+    """Chunks of compiled runs, step() calls and PyTorch-path runs in one run leave one
+    state: every history, synapse, delay line and trace carries over."""
+    cls = build(tmp_path, MIXED)
+    ref, fast = pair(cls, batch=2)
+    inputs = mixed_inputs(2, 30)
+    out_ref = pytorch_path(monkeypatch, lambda: ref.run(30, **inputs))
+    parts = [fast.run(7, img=inputs["img"], drive=inputs["drive"][:7])]
+    for i in range(7, 10):
+        sent = fast.step(img=inputs["img"], drive=inputs["drive"][i])
+        parts.append({f"{k}.spikes": sent[k][None] for k in "abcd"})
+    parts.append(pytorch_path(monkeypatch, lambda: fast.run(
+        6, img=inputs["img"], drive=inputs["drive"][10:16])))
+    parts.append(fast.run(14, img=inputs["img"], drive=inputs["drive"][16:]))
+    for key in ("a.spikes", "b.spikes", "c.spikes", "d.spikes"):
+        assert torch.equal(torch.cat([p[key] for p in parts]), out_ref[key]), key
+    assert_same(ref, fast, {}, {})
+    ref.reset()
+    fast.reset()
+    again_ref = pytorch_path(monkeypatch, lambda: ref.run(30, **inputs))
+    assert_same(ref, fast, again_ref, fast.run(30, **inputs))
+
+
+def test_a_learning_run_in_chunks_ends_with_the_pytorch_path_s_state_dict(tmp_path,
+                                                                         monkeypatch):
+    ref, fast = pair(build(tmp_path, STDP))
+    drive = torch.rand(60, 1, 5, generator=torch.Generator().manual_seed(4),
+                       dtype=torch.float64)
+    pytorch_path(monkeypatch, lambda: ref.run(60, drive=drive))
+    for lo, hi in ((0, 1), (1, 13), (13, 14), (14, 60)):
+        fast.run(hi - lo, drive=drive[lo:hi])
+    assert_same(ref, fast, {}, {})
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuba_gives_the_pytorch_path_s_spikes(monkeypatch, dtype):
+    cls = snnc_compile(SAMPLES / "cuba.snn")
+    ref, fast = pair(cls, dtype=dtype)
+    torch.manual_seed(1)
+    out_ref = pytorch_path(monkeypatch, lambda: ref.run(300))
+    torch.manual_seed(1)
+    out_fast = fast.run(300)
+    assert out_fast["exc.spikes"].sum() > 100
+    assert_same(ref, fast, out_ref, out_fast, atol=0)
+
+
+def test_time_varying_inputs_of_latency_and_periodic_encoders(tmp_path, monkeypatch):
+    body = ("steps = 20\ninput x[4]\ninput pat[3, 4]\nencoder lat = latency(x, t_max = 6)\n"
+            "encoder per = periodic(pat)\npopulation a[4] = IF(v_threshold = 0.5)\n"
+            "connect lat -> a\nconnect per -> a\nmonitor a.spikes, lat.spikes, per.spikes")
+    ref, fast = pair(build(tmp_path, body))
+    g = torch.Generator().manual_seed(5)
+    inputs = {"x": torch.rand(20, 1, 4, generator=g, dtype=torch.float64),
+              "pat": (torch.rand(1, 3, 4, generator=g) < 0.5).double()}
+    out_ref = pytorch_path(monkeypatch, lambda: ref.run(20, **inputs))
+    assert_same(ref, fast, out_ref, fast.run(20, **inputs))
+
+
+def test_what_the_loop_does_not_run_stays_on_the_pytorch_path(tmp_path, monkeypatch):
+    cls = build(tmp_path, "steps = 5\ninput i[4]\npopulation a[4] = IF\n"
+                          "connect i -> a : noise(0.1)\nmonitor a.spikes")
+    assert cls.loop_source is None
+    assert cls().run(5, i=torch.ones(1, 4))["a.spikes"].shape == (5, 1, 4)
+    runs = build(tmp_path, "steps = 5\ninput i[4]\npopulation a[4] = IF\nconnect i -> a",
+                 name="m.snn")()
+    assert compiled.loop_for(runs) is not None
+    monkeypatch.setenv("SNNC_CLOCK_LOOP", "0")
+    assert compiled.loop_for(runs) is None
+
+
+def test_without_a_compiler_one_warning_and_the_pytorch_path(tmp_path, monkeypatch):
+    cls = build(tmp_path, "steps = 5\ninput i[4]\npopulation a[4] = IF(v_threshold = 2)\n"
+                          "connect i -> a\nmonitor a.spikes", name="bare.snn")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang to be found
+    monkeypatch.delenv("CC", raising=False)
+    compiled._loop.cache_clear()
+    native.build.cache_clear()
+    try:
+        with pytest.warns(UserWarning) as caught:
+            outs = [cls().run(5, i=torch.ones(1, 4)) for _ in range(2)]
+    finally:
+        compiled._loop.cache_clear()
+        native.build.cache_clear()
+    assert [str(w.message) for w in caught] == [
+        "snnc: no C compiler found (set CC) to build the clock backend's compiled loop; "
+        "the PyTorch path runs instead (the same spikes, slower)"]
+    assert all(out["a.spikes"][:, 0, 0].tolist() == [0, 1, 0, 1, 0] for out in outs)
+
+
+def test_a_loop_of_another_snnc_version_is_not_called(tmp_path):
+    cls = build(tmp_path, "steps = 5\ninput i[4]\npopulation a[4] = IF\nconnect i -> a",
+                name="old.snn")
+    old = type("Old", (cls,), {"loop_source": cls.loop_source.replace(
+        "snnc_loop_abi = ", "snnc_loop_abi = 1000")})
+    with pytest.warns(UserWarning, match="generated by another snnc version"):
+        assert compiled.loop_for(old()) is None
+
+
+def test_sparse_indices_out_of_bounds_are_refused_not_followed(tmp_path):
+    sim = build(tmp_path, "steps = 5\ninput i[4]\npopulation a[4] = IF(v_threshold = 0.5)\n"
+                          "population b[3] = IF\nconnect i -> a\n"
+                          "connect a -> b : sparse(p = 1.0, w = 1.0)", name="bad.snn")()
+    sim.run(1, i=torch.ones(1, 4))
+    before = {k: v.clone() for k, v in sim.state_dict().items()}
+    sim.connection("a->b").ops[0].targets[0] = 3  # a target b does not have
+    with pytest.raises(ValueError, match="inconsistent"):
+        sim.run(3, i=torch.ones(1, 4))
+    assert sim.t == 1 and sim.populations["b"].states["v"].shape == (1, 3)
+    assert torch.equal(sim.state_dict()["connections.a->b.ops.0.weight"],
+                       before["connections.a->b.ops.0.weight"])
