@@ -42,3 +42,12 @@ def error_of(compile_text):
 def net(body: str, name: str = "t") -> str:
     """Wrap statements in a network."""
     return f"network {name} {{\n{body}\n}}\n"
+
+
+# A conductance-based model: connections deliver into ge and gi (`channel = ge`).
+CONDUCTANCE = (
+    "neuron Cond(v_reset = 0.0, tau = 4.0, e_exc = 2.0, e_inh = -1.0) {\n"
+    "    state v = 0\n    state ge = 0\n    state gi = 0\n"
+    "    charge { ge = ge * 0.5; gi = gi * 0.75; "
+    "v = v + (ge * (e_exc - v) + gi * (e_inh - v) - v) / tau + x }\n"
+    "    fire v >= 0.8\n    reset hard\n}\n")

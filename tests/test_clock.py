@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import net
+from conftest import CONDUCTANCE, net
 from snnc.compiler import analyse
 from snnc.compiler import compile as snnc_compile
 from snnc.errors import SnnError
@@ -231,12 +231,6 @@ def test_a_long_simulation_is_budgeted_by_what_the_clock_keeps(tmp_path):
         build(tmp_path, "backend = softbp\n" + body, None, "softbp.snn")
 
 
-CONDUCTANCE = (
-    "neuron Cond(v_reset = 0.0, tau = 4.0, e_exc = 2.0, e_inh = -1.0) {\n"
-    "    state v = 0\n    state ge = 0\n    state gi = 0\n"
-    "    charge { ge = ge * 0.5; gi = gi * 0.75; "
-    "v = v + (ge * (e_exc - v) + gi * (e_inh - v) - v) / tau + x }\n"
-    "    fire v >= 0.8\n    reset hard\n}\n")
 
 
 def _conductance_net(tmp_path, backend):

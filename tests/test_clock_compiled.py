@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import net
+from conftest import CONDUCTANCE, net
 from snnc.compiler import compile as snnc_compile
 from snnc.runtime import compiled, native
 
@@ -63,12 +63,6 @@ connect mid -> post : one_to_one(w = 0.3) delay uniform(1, 3)
     learn stdp(tau_pre = 3, tau_post = 3, a_pre = 0.1, a_post = -0.1, w_max = 1)
 monitor post.spikes, mid.spikes"""
 
-CONDUCTANCE = (
-    "neuron Cond(v_reset = 0.0, tau = 4.0, e_exc = 2.0, e_inh = -1.0) {\n"
-    "    state v = 0\n    state ge = 0\n    state gi = 0\n"
-    "    charge { ge = ge * 0.5; gi = gi * 0.75; "
-    "v = v + (ge * (e_exc - v) + gi * (e_inh - v) - v) / tau + x }\n"
-    "    fire v >= 0.8\n    reset hard\n}\n")
 CHANNELS = """seed = 2
 steps = 40
 input e[3]

@@ -10,7 +10,7 @@ sources, then the plastic connections learn.
 from __future__ import annotations
 
 from snnc.backends import modules
-from snnc.backends.common import Scope, camel_case, header
+from snnc.backends.common import Scope
 from snnc.backends.modules import MODULE_NAMES
 from snnc.backends.steps import rule_functions
 from snnc.errors import SnnError
@@ -34,11 +34,7 @@ def context(plan: Plan, version: str) -> dict:
     rule_fns, rules = _rules(plan, module)
     local = modules.LocalNames(plan, ADVANCE_NAMES, ("t", "like"))
     return {
-        "header": header(plan, NAME, version),
-        "network": plan.name,
-        "class_name": camel_case(plan.name),
-        "steps": plan.steps,
-        "seed": plan.seed,
+        **modules.module_context(plan, NAME, version),
         "dt_ms": plan.dt_ms,
         "monitor_keys": tuple(m.key for m in plan.monitors),
         "shapes": {n.name: n.shape for n in (*plan.inputs, *plan.encoders, *plan.populations)},

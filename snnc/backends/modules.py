@@ -6,13 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from snnc.backends.common import Scope, camel_case
+from snnc.backends.common import Scope, camel_case, header
 from snnc.backends.steps import step_function, synapse_function
 from snnc.plan.nodes import Plan, Projection
 from snnc.registry import ENCODERS
 
 # Names every generated module relies on.
 MODULE_NAMES = {"torch", "nn", "rt"}
+
+
+def module_context(plan: Plan, backend: str, version: str) -> dict:
+    """What every generated module says of itself: its header, network and class."""
+    return {"header": header(plan, backend, version), "network": plan.name,
+            "class_name": camel_case(plan.name), "steps": plan.steps, "seed": plan.seed}
 
 
 class LocalNames:

@@ -8,7 +8,7 @@ only; templates/softbp/ lays it out.
 from __future__ import annotations
 
 from snnc.backends import modules
-from snnc.backends.common import Scope, camel_case, header
+from snnc.backends.common import Scope
 from snnc.backends.modules import MODULE_NAMES
 from snnc.errors import SnnError
 from snnc.kernels import context as kernel_context
@@ -30,11 +30,7 @@ def context(plan: Plan, version: str) -> dict:
     kernels, kernel_of = _kernels(plan, module)
     local = modules.LocalNames(plan, FORWARD_NAMES, ("like", "steps", "batch", "sent", "t"))
     return {
-        "header": header(plan, NAME, version),
-        "network": plan.name,
-        "class_name": camel_case(plan.name),
-        "steps": plan.steps,
-        "seed": plan.seed,
+        **modules.module_context(plan, NAME, version),
         "mode": plan.mode,
         "inputs": [{"arg": local.args[n.name], "name": n.name, "shape": n.shape,
                     "seq": local.seq[n.name]} for n in plan.inputs],
