@@ -200,7 +200,7 @@ def test_spikingflow_stdp_has_both_examples():
     assert pop(module, "post").model.name == "SFIF"
     assert pop(module, "post").params["r"] == 50.0
     c = conn(module, "pre->post")
-    assert c.synapse == Spec("spike_current", {"amplitude": 0.5})
+    assert c.synapse == Spec("spike_current", {"amplitude": 0.5, "channel": None})  # into x
     assert (c.rule.params["tau_pre"], c.rule.params["tau_post"]) == (10.0, 10.0)
     assert (c.rule.params["a_pre"], c.rule.params["a_post"]) == (1e-3, -1e-3)
     updater = graph("spikingflow_stdp", "stdp_updater")
