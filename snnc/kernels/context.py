@@ -84,7 +84,7 @@ def _context(key: tuple) -> dict:
              + (["count"] if refractory else []))
     return dict(
         version=__version__, abi=KERNEL_ABI, model=commentable(model),
-        surrogate=f"return {_surrogate(kind, dict(surrogate))};",
+        surrogate=_surrogate(kind, dict(surrogate)),
         names=[f"{c_names[n]}: {commentable(n)}" for n in (*states, *learnable)],
         states=[{"c": c_names[s]} for s in states], params=[{"c": c_names[p]} for p in learnable],
         slots=slots, refractory=refractory,
@@ -114,10 +114,13 @@ def _printed(key: tuple, printer_type: type[CPrinter]) -> dict:
 
 
 def _surrogate(kind: str, params: dict) -> str:
-    """The surrogate's derivative in h (snnc.registry.surrogates) in C, its parameters
-    folded in as floats (so `alpha / 2` never reads as C's integer division)."""
-    derivative = fold(SURROGATES[kind].derivative, {k: float(v) for k, v in params.items()})
-    return CPrinter()(derivative)
+    """The body of surrogate_grad(h): the derivative in h (snnc.registry.surrogates) in C,
+    its temporaries first, the parameters folded in as floats (so `alpha / 2` never reads
+    as C's integer division)."""
+    entry, env = SURROGATES[kind], {k: float(v) for k, v in params.items()}
+    printer = CPrinter()
+    lines = [f"const real {a.target} = {printer(fold(a.value, env))};" for a in entry.steps]
+    return " ".join([*lines, f"return {printer(fold(entry.derivative, env))};"])
 
 
 def _split(expr: ex.Expr, fresh: Callable[[], str], printer: CPrinter,

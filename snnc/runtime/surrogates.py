@@ -22,8 +22,10 @@ def _printed(name: str) -> Callable[..., torch.Tensor]:
     from the registry's equation (snnc's own constant, never text from a user's file)."""
     entry = SURROGATES[name]
     params = ", ".join(p.name for p in entry.params)
-    body = TorchPrinter(like=H)(entry.derivative)
-    source = f"def {name}_grad({H}, {params}):\n    return {body}\n"
+    printer = TorchPrinter(like=H)
+    body = [f"    {a.target} = {printer(a.value)}\n" for a in entry.steps]
+    source = (f"def {name}_grad({H}, {params}):\n" + "".join(body)
+              + f"    return {printer(entry.derivative)}\n")
     namespace = {"torch": torch, "rt": ops}
     exec(compile(source, f"<snnc surrogate {name}>", "exec"), namespace)
     return namespace[f"{name}_grad"]
