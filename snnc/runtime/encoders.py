@@ -29,12 +29,13 @@ class Poisson(DrawsAtRunTime, Encoder):
 
     def forward(self, x: torch.Tensor | None, steps: int, batch: int, like: torch.Tensor,
                 start: int = 0):
-        if x is None:
-            p = torch.full((steps, batch, *self.shape), self.rate, dtype=like.dtype,
-                           device=like.device)
+        if x is None:  # one rate for all: a 0-d tensor of the run's dtype, broadcast
+            p = torch.tensor(self.rate, dtype=like.dtype, device=like.device)
+            shape = (steps, batch, *self.shape)
         else:
             p = x.clamp(0, 1)
-        uniform = draw(p.shape, p, self.generator, lambda t, g: t.uniform_(generator=g))
+            shape = p.shape
+        uniform = draw(shape, p, self.generator, lambda t, g: t.uniform_(generator=g))
         return (uniform < p).to(p.dtype)
 
 
