@@ -256,6 +256,23 @@ def _split(mon, bounds: dict[str, tuple[int, int]]):
     return out
 
 
+def _vogels_abbott(b2, name: str, P, ns: dict, target: str, seed: int, duration: float,
+                   t_setup: float, extra: dict) -> Result:
+    """CUBA's and COBA's common part: the first 3200 neurons excite (ge += we), the last 800
+    inhibit (gi += wi), each pair connected with p = 0.02; run and measure."""
+    Ce = b2.Synapses(P, P, on_pre="ge += we", namespace=ns)
+    Ci = b2.Synapses(P, P, on_pre="gi += wi", namespace=ns)
+    Ce.connect("i<3200", p=0.02)
+    Ci.connect("i>=3200", p=0.02)
+    mon = b2.SpikeMonitor(P)
+    net, run_call, loop, binary = _run(b2, [P, Ce, Ci, mon], duration, target)
+    n_syn, per = _synapse_bytes(b2, [Ce, Ci])
+    build = (time.perf_counter() - t_setup) - loop
+    return Result(name, target, seed, duration, DT_MS, {"exc": 3200, "inh": 800},
+                  _split(mon, {"exc": (0, 3200), "inh": (3200, 4000)}), loop, run_call,
+                  binary, build, n_syn, per, extra)
+
+
 def cuba(target: str = "cpp_standalone", seed: int = 1, duration: float = 1.0,
          build_dir: str | os.PathLike | None = None, method: str = "exact") -> Result:
     """Vogels-Abbott CUBA (Brian2's examples/CUBA.py), 3200 exc + 800 inh LIF neurons."""
@@ -275,17 +292,8 @@ def cuba(target: str = "cpp_standalone", seed: int = 1, duration: float = 1.0,
     P.v = "Vr + rand() * (Vt - Vr)"
     P.ge = 0 * mV
     P.gi = 0 * mV
-    Ce = b2.Synapses(P, P, on_pre="ge += we", namespace=ns)
-    Ci = b2.Synapses(P, P, on_pre="gi += wi", namespace=ns)
-    Ce.connect("i<3200", p=0.02)
-    Ci.connect("i>=3200", p=0.02)
-    mon = b2.SpikeMonitor(P)
-    net, run_call, loop, binary = _run(b2, [P, Ce, Ci, mon], duration, target)
-    n_syn, per = _synapse_bytes(b2, [Ce, Ci])
-    build = (time.perf_counter() - t_setup) - loop
-    return Result("cuba", target, seed, duration, DT_MS, {"exc": 3200, "inh": 800},
-                  _split(mon, {"exc": (0, 3200), "inh": (3200, 4000)}), loop, run_call,
-                  binary, build, n_syn, per, {"method": method})
+    return _vogels_abbott(b2, "cuba", P, ns, target, seed, duration, t_setup,
+                          {"method": method})
 
 
 def coba(target: str = "cpp_standalone", seed: int = 1, duration: float = 1.0,
@@ -312,17 +320,8 @@ def coba(target: str = "cpp_standalone", seed: int = 1, duration: float = 1.0,
         raise ValueError("v_init must be 'uniform' or 'normal'")
     P.ge = 0
     P.gi = 0
-    Ce = b2.Synapses(P, P, on_pre="ge += we", namespace=ns)
-    Ci = b2.Synapses(P, P, on_pre="gi += wi", namespace=ns)
-    Ce.connect("i<3200", p=0.02)
-    Ci.connect("i>=3200", p=0.02)
-    mon = b2.SpikeMonitor(P)
-    net, run_call, loop, binary = _run(b2, [P, Ce, Ci, mon], duration, target)
-    n_syn, per = _synapse_bytes(b2, [Ce, Ci])
-    build = (time.perf_counter() - t_setup) - loop
-    return Result("coba", target, seed, duration, DT_MS, {"exc": 3200, "inh": 800},
-                  _split(mon, {"exc": (0, 3200), "inh": (3200, 4000)}), loop, run_call,
-                  binary, build, n_syn, per, {"v_init": v_init})
+    return _vogels_abbott(b2, "coba", P, ns, target, seed, duration, t_setup,
+                          {"v_init": v_init})
 
 
 SONG_GMAX = 0.01

@@ -72,7 +72,19 @@ def compile(path: str | Path, backend: str | None = None, network: str | None = 
     chosen = generate(path, backend, network, allowed)
     if not chosen:
         raise SnnError(f"{path} defines no network", hint="add `network NAME { ... }`")
-    class_name, source = chosen[0]
+    return load_class(*chosen[0])
+
+
+def compile_graph(program: Program, graph: nx.MultiDiGraph, backend: str | None = None
+                  ) -> type:
+    """The generated class of one analysed network (see analyse) for `backend`."""
+    from snnc.codegen import render
+    with sources_shown(program):
+        return load_class(*render(graph, backend))
+
+
+def load_class(class_name: str, source: str) -> type:
+    """The class `class_name` of a module snnc generated, executed in memory."""
     module = types.ModuleType(f"snnc_generated_{class_name}")
     module.__file__ = f"<snnc {class_name}>"
     # The source is snnc's own output: names are validated identifiers, values literals,

@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Column, Table
 from rich.text import Text
 
-from snnc.compiler import compile, frontend
+from snnc.compiler import analyse, compile_graph
 from snnc.errors import SnnError, printable, unknown
 from snnc.limits import MAX_STEPS, format_bytes, max_memory_bytes
 from snnc.writer import check_targets, write_atomically_with
@@ -60,12 +60,15 @@ def run_network(path: str | Path, steps: int | None = None, record: Iterable[str
     outputs = [Path(p) for p in (plot, save) if p is not None]
     _check_suffix(plot, PLOT_SUFFIXES, "--plot")
     _check_suffix(save, SAVE_SUFFIXES, "--save")
-    graph = frontend(path, network, allowed)[0]
+    program, graphs = analyse(path, network, allowed)
+    if not graphs:
+        raise SnnError(f"{path} defines no network", hint="add `network NAME { ... }`")
+    graph = graphs[0]
     check_targets(outputs, [Path(name) for name, _ in graph.graph["sources"]])
     if graph.graph["backend"] != "clock":
         console.print(f"{graph.graph['name']} is set to backend = {graph.graph['backend']}; "
                       "snnc run simulates it on the clock backend")
-    net_class = compile(path, "clock", graph.graph["name"], allowed)
+    net_class = compile_graph(program, graph, "clock")
     net = net_class(batch_size=1)
     steps = check_steps(net_class.steps if steps is None else steps)
     extra = extra_records(net, net_class.monitor_keys, record, spikes_of_all=plot is not None)

@@ -10,6 +10,7 @@ the same spikes and leave the same state.
 """
 from __future__ import annotations
 
+import abc
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -46,7 +47,7 @@ class History:
         return torch.stack([*recent, *zeros])
 
 
-class Simulator(Network):
+class Simulator(Network, metaclass=abc.ABCMeta):
     """`Net(batch_size=B)`; `step(**inputs)`, `run(steps, **inputs)`, `reset()`."""
 
     dt_ms: float = 1.0
@@ -127,8 +128,10 @@ class Simulator(Network):
         self.history[name].append(spikes)
         return spikes
 
+    @abc.abstractmethod
     def advance(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError  # generated
+        """One step of the network (the generated subclass's): every encoder and
+        population in schedule order, then the rules; returns what each node sent."""
 
     # ------------------------------------------------------------------ inputs, monitors
     def _given(self, inputs: Mapping[str, torch.Tensor], steps: int | None
