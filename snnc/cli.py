@@ -59,8 +59,10 @@ def _run_parser(commands) -> None:
     run.add_argument("--steps", type=int, metavar="N", help="steps to simulate "
                      "(default: the network's `steps`)")
     run.add_argument("--record", metavar="POP.VAR", nargs="+", action="extend", default=[],
-                     help="also record these variables (`spikes` or a state such as `v`), "
-                     "besides the network's monitors")
+                     help="also record these variables (`spikes` or a state such as `v`, or "
+                     "a connection's `weight`: SRC->DST.weight), besides the network's monitors")
+    run.add_argument("--weight-every", type=int, metavar="N",
+                     help="steps between two samples of a recorded weight (default 1000)")
     run.add_argument("--plot", metavar="FILE.png", help="draw spike rasters, population "
                      "rates and recorded states into FILE (.png, .svg or .pdf)")
     run.add_argument("--save", metavar="FILE.pt|FILE.npz",
@@ -127,7 +129,8 @@ def run_command(args) -> None:
 
     from snnc.run import run_network
     run_network(args.file, args.steps, args.record, args.plot, args.save, args.network,
-                args.allow_import, console=Console(markup=False, highlight=False))
+                args.allow_import, console=Console(markup=False, highlight=False),
+                weight_every=args.weight_every)
 
 
 def output_paths(source: Path, output: str | None, classes: list[str]) -> list[Path]:

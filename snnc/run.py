@@ -29,6 +29,7 @@ from rich.text import Text
 from snnc.compiler import analyse, compile_graph
 from snnc.errors import SnnError, printable, unknown
 from snnc.limits import MAX_STEPS, format_bytes, max_memory_bytes
+from snnc.runtime.simulator import WEIGHT_EVERY
 from snnc.writer import check_targets, write_atomically_with
 
 SAVE_SUFFIXES = (".pt", ".npz")
@@ -38,8 +39,9 @@ MIN_CHUNK_STEPS = 1000  # a chunk is 1% of the run, or this many steps when that
 
 @dataclass
 class RunResult:
-    """What one `snnc run` simulated: monitors {"pop.var": [steps, B, *shape]}, spikes per
-    neuron {encoder or population: [B, *shape]}, the time step and the wall-clock time."""
+    """What one `snnc run` simulated: monitors {"pop.var": [steps, B, *shape],
+    "conn.weight": [samples, *shape]}, spikes per neuron {encoder or population:
+    [B, *shape]}, the time step and the wall-clock time."""
 
     monitors: dict[str, torch.Tensor]
     spike_counts: dict[str, torch.Tensor]
@@ -47,15 +49,18 @@ class RunResult:
     batch: int
     dt_ms: float
     wall_s: float
+    weight_every: int = WEIGHT_EVERY  # steps between the samples of "conn.weight"
 
 
 def run_network(path: str | Path, steps: int | None = None, record: Iterable[str] = (),
                 plot: str | Path | None = None, save: str | Path | None = None,
                 network: str | None = None, allowed: Iterable[str | Path] = (),
-                console: Console | None = None) -> RunResult:
+                console: Console | None = None, weight_every: int | None = None
+                ) -> RunResult:
     """Simulate `path`'s network (the first, or `network`) for `steps` steps (default: the
-    file's) on the clock backend, recording the file's monitors and `record`; print the
-    rates table to `console`, the progress bar to stderr; write `plot` and `save`."""
+    file's) on the clock backend, recording the file's monitors and `record` (connections'
+    weights every `weight_every` steps, default WEIGHT_EVERY); print the rates table to
+    `console`, the progress bar to stderr; write `plot` and `save`."""
     console = console or Console(markup=False, highlight=False)
     outputs = [Path(p) for p in (plot, save) if p is not None]
     _check_suffix(plot, PLOT_SUFFIXES, "--plot")
@@ -71,12 +76,13 @@ def run_network(path: str | Path, steps: int | None = None, record: Iterable[str
     net_class = compile_graph(program, graph, "clock")
     net = net_class(batch_size=1)
     steps = check_steps(net_class.steps if steps is None else steps)
+    weight_every = check_weight_every(WEIGHT_EVERY if weight_every is None else weight_every)
     extra = extra_records(net, net_class.monitor_keys, record, spikes_of_all=plot is not None)
-    check_monitor_memory(net, steps, extra)
+    check_monitor_memory(net, steps, extra, weight_every)
     inputs = zero_inputs(net_class.input_shapes, batch=1)
     if inputs:
         console.print(f"inputs {', '.join(inputs)} held at zero: snnc run feeds no data")
-    result = simulate(net, steps, extra, inputs, net_class.dt_ms)
+    result = simulate(net, steps, extra, inputs, net_class.dt_ms, weight_every)
     console.print(rates_table(result, graph.graph["name"]))
     if plot is not None:
         write_plot(Path(plot), result, graph.graph["name"], spiking_nodes(net))
@@ -92,6 +98,12 @@ def _check_suffix(path: str | Path | None, suffixes: tuple[str, ...], option: st
     if path is not None and Path(path).suffix.lower() not in suffixes:
         raise SnnError(f"{option} {printable(str(path))}: not a file type snnc writes",
                        hint=f"end the name with {' or '.join(suffixes)}")
+
+
+def check_weight_every(every: int) -> int:
+    if not 1 <= every <= MAX_STEPS:
+        raise SnnError(f"--weight-every {every}: a number of steps from 1 to {MAX_STEPS:,}")
+    return every
 
 
 def check_steps(steps: int) -> int:
@@ -129,8 +141,10 @@ def extra_records(net, monitor_keys: Iterable[str], record: Iterable[str],
 
 def check_record_key(net, key: str) -> str:
     """`key` when it is `pop.var` for a population of `net` and one of its variables
-    (`spikes` or a state), or `enc.spikes` for an encoder; otherwise an SnnError that lists
-    what exists."""
+    (`spikes` or a state), `enc.spikes` for an encoder, or `conn.weight` for a connection;
+    otherwise an SnnError that lists what exists."""
+    if net.is_weight_key(key):
+        return key
     name, dot, var = key.partition(".")
     nodes = spiking_nodes(net)
     if not dot:
@@ -148,9 +162,10 @@ def _about_record(key: str, err: SnnError) -> SnnError:
     return SnnError(f"--record {printable(key)}: {err.message}", hint=err.hint)
 
 
-def check_monitor_memory(net, steps: int, record: tuple[str, ...]) -> None:
+def check_monitor_memory(net, steps: int, record: tuple[str, ...],
+                         weight_every: int = WEIGHT_EVERY) -> None:
     """Refuse, before the first step, monitors that need more than SNNC_MAX_MEMORY."""
-    need, limit = net.monitor_bytes(steps, record), max_memory_bytes()
+    need, limit = net.monitor_bytes(steps, record, weight_every), max_memory_bytes()
     if need > limit:
         raise SnnError(f"the monitors of {steps:,} steps need {format_bytes(need)}, more than "
                        f"the limit of {format_bytes(limit)}",
@@ -165,33 +180,40 @@ def zero_inputs(shapes: Mapping[str, tuple], batch: int) -> dict[str, torch.Tens
 
 # ------------------------------------------------------------------ the simulation
 def simulate(net, steps: int, record: tuple[str, ...], inputs: dict[str, torch.Tensor],
-             dt_ms: float) -> RunResult:
+             dt_ms: float, weight_every: int = WEIGHT_EVERY) -> RunResult:
     """Run from the initial state in chunks, with a progress bar on stderr. The monitors
     of the chunks are copied into tensors of the whole run as they come (a final concat
-    would need twice the memory); encoders' spikes, which net.spike_counts leaves out,
-    are recorded chunk by chunk and summed."""
+    would need twice the memory; the weights' few samples are joined at the end);
+    encoders' spikes, which net.spike_counts leaves out, are recorded chunk by chunk and
+    summed."""
     net.reset()
     chunk = max(math.ceil(steps / 100), MIN_CHUNK_STEPS)
     kept = list(dict.fromkeys((*net.monitor_keys, *record)))
     encoder_keys = {f"{name}.spikes": name for name in net.encoders}
     encoder_counts: dict[str, torch.Tensor] = {}
     monitors: dict[str, torch.Tensor] = {}
+    samples: dict[str, list[torch.Tensor]] = {}
     start = time.perf_counter()
     with _progress(dt_ms) as progress:
         task = progress.add_task("run", total=steps)
         for first in range(0, steps, chunk):
             n = min(chunk, steps - first)
-            out = net.run(steps=n, record=(*record, *encoder_keys), **inputs)
+            out = net.run(steps=n, record=(*record, *encoder_keys), weight_every=weight_every,
+                          **inputs)
             for key, name in encoder_keys.items():
                 encoder_counts[name] = encoder_counts.get(name, 0) + out[key].sum(0)
             for key in kept:
+                if net.is_weight_key(key):
+                    samples.setdefault(key, []).append(out[key])
+                    continue
                 if key not in monitors:
                     monitors[key] = out[key].new_empty((steps, *out[key].shape[1:]))
                 monitors[key][first:first + n] = out[key]
             progress.advance(task, n)
+    monitors.update({key: torch.cat(parts) for key, parts in samples.items()})
     counts = {**encoder_counts, **net.spike_counts}
     return RunResult(monitors, {name: counts[name] for name in spiking_nodes(net)}, steps,
-                     net.batch_size, dt_ms, time.perf_counter() - start)
+                     net.batch_size, dt_ms, time.perf_counter() - start, weight_every)
 
 
 def _progress(dt_ms: float) -> Progress:
@@ -260,12 +282,15 @@ def rates_table(result: RunResult, name: str) -> Table:
 # ------------------------------------------------------------------ files
 def write_plot(path: Path, result: RunResult, name: str, order: list[str]) -> None:
     """The run's figure (snnc.viz.plot_run), populations in `order` (the network's),
-    written atomically."""
+    connections' weights last, written atomically."""
     from snnc.viz import plot_run  # matplotlib only when a plot is asked for
     rank = {pop: i for i, pop in enumerate(order)}
-    keys = sorted(result.monitors, key=lambda key: rank[key.partition(".")[0]])
-    figure = plot_run({key: result.monitors[key] for key in keys}, result.dt_ms,
-                      title=f"{name}: {result.steps:,} steps of {result.dt_ms:g} ms")
+    nodes = sorted((key for key in result.monitors if key.partition(".")[0] in rank),
+                   key=lambda key: rank[key.partition(".")[0]])
+    weights = {key: values for key, values in result.monitors.items() if key not in nodes}
+    figure = plot_run({key: result.monitors[key] for key in nodes}, result.dt_ms,
+                      title=f"{name}: {result.steps:,} steps of {result.dt_ms:g} ms",
+                      weights=weights, weight_every=result.weight_every)
     suffix = path.suffix.lower().lstrip(".")
     write_atomically_with(path, lambda out: figure.savefig(out, format=suffix))
 

@@ -18,6 +18,7 @@ MAX_TRACES = 5            # voltage (or other state) traces per recorded variabl
 RATE_BIN_MS = 5.0         # the finest bin of a population's rate over time
 MAX_RATE_BINS = 100       # a long run gets wider bins instead of more of them
 MAX_LABELLED_RATES = 32   # neurons whose rate is written into plot_1d_spikes' rate map
+WEIGHT_BINS = 40          # bins of a connection's weight distribution over time
 
 
 def as_numpy(values) -> np.ndarray:
@@ -105,18 +106,23 @@ def _marker_size(rows: int) -> float:
 
 # ------------------------------------------------------------------ a whole run
 def plot_run(monitors: Mapping[str, object], dt_ms: float, title: str | None = None,
-             max_neurons: int = MAX_RASTER_NEURONS, sample: int = 0) -> Figure:
+             max_neurons: int = MAX_RASTER_NEURONS, sample: int = 0,
+             weights: Mapping[str, object] | None = None, weight_every: int = 1000
+             ) -> Figure:
     """The figure of `snnc run --plot`: from monitors {"pop.var": [steps, B, *shape]}, one
     spike raster per population with spikes recorded (neurons evenly subsampled above
     `max_neurons`), under them each population's rate over time, then a few neurons'
-    traces of every other recorded variable; all of batch sample `sample`."""
+    traces of every other recorded variable; all of batch sample `sample`. `weights`
+    {"conn.weight": [samples, *shape]}, sampled every `weight_every` steps, add one panel
+    each: the distribution of the connection's weights over time."""
+    weights = dict(weights or {})
     spikes = {key.removesuffix(".spikes"): _per_neuron(value, sample)
               for key, value in monitors.items() if key.endswith(".spikes")}
     states = {key: _per_neuron(value, sample)
               for key, value in monitors.items() if not key.endswith(".spikes")}
     if not spikes and not states:
         raise ValueError("plot_run: no monitors to plot")
-    ratios = [2.0] * len(spikes) + [1.5] * bool(spikes) + [1.5] * len(states)
+    ratios = [2.0] * len(spikes) + [1.5] * bool(spikes) + [1.5] * (len(states) + len(weights))
     fig = Figure(figsize=(10, 1.2 + 1.6 * sum(ratios)), dpi=120, layout="constrained")
     axes = list(fig.subplots(len(ratios), 1, sharex=True, squeeze=False,
                              gridspec_kw={"height_ratios": ratios})[:, 0])
@@ -125,14 +131,36 @@ def plot_run(monitors: Mapping[str, object], dt_ms: float, title: str | None = N
         _draw_raster(ax, name, values, dt_ms, max_neurons, colours[name])
     if spikes:
         _draw_rates(axes[len(spikes)], spikes, dt_ms, colours)
-    for (key, values), ax in zip(states.items(), axes[len(spikes) + bool(spikes):],
-                                 strict=True):
+    below = axes[len(spikes) + bool(spikes):]
+    for (key, values), ax in zip(states.items(), below[:len(states)], strict=True):
         _draw_traces(ax, key, values, dt_ms)
+    for (key, values), ax in zip(weights.items(), below[len(states):], strict=True):
+        _draw_weights(fig, ax, key, as_numpy(values), weight_every * dt_ms)
     axes[-1].set_xlabel("time (ms)")
     axes[-1].set_xlim(0, len(next(iter({**spikes, **states}.values()))) * dt_ms)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _draw_weights(fig: Figure, ax, key: str, values: np.ndarray, every_ms: float) -> None:
+    """A connection's weights over time: per sample (a column ending at its time), the
+    fraction of its synapses in each of WEIGHT_BINS bins between the least and the
+    largest weight it ever had."""
+    flat = values.reshape(len(values), -1)
+    if not len(flat):
+        ax.set_title(f"{key}: no sample in this run", loc="left", fontsize="medium")
+        return
+    low, high = float(flat.min()), float(flat.max())
+    high = high if high > low else low + 1.0
+    edges = np.linspace(low, high, WEIGHT_BINS + 1)
+    shares = np.stack([np.histogram(row, bins=edges)[0] / row.size for row in flat], axis=1)
+    times = np.arange(len(flat) + 1) * every_ms
+    mesh = ax.pcolormesh(times, edges, shares, cmap="viridis", shading="flat")
+    # beside the panel, not taking its width: the time axes of all panels stay aligned
+    fig.colorbar(mesh, cax=ax.inset_axes((1.01, 0.0, 0.015, 1.0)), label="fraction")
+    ax.set_ylabel("weight")
+    ax.set_title(f"{key}: distribution every {every_ms:g} ms", loc="left", fontsize="medium")
 
 
 def _per_neuron(values, sample: int) -> np.ndarray:

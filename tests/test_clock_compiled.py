@@ -273,3 +273,84 @@ def test_sparse_indices_out_of_bounds_are_refused_not_followed(tmp_path):
     assert sim.t == 1 and sim.populations["b"].states["v"].shape == (1, 3)
     assert torch.equal(sim.state_dict()["connections.a->b.ops.0.weight"],
                        before["connections.a->b.ops.0.weight"])
+
+
+UNSEEDED_POISSON = """steps = 50
+encoder pre[40] = poisson(rate = 700 Hz)
+population post[3] = LIF(tau = 4.0, v_threshold = 0.5)
+connect pre -> post : dense(w = uniform(0, 0.2))
+    learn stdp(tau_pre = 3, tau_post = 3, a_pre = 0.02, a_post = -0.02, w_max = 0.3)
+monitor post.spikes, pre.spikes"""
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_loop_draws_poisson_from_the_global_generator_as_pytorch(tmp_path, monkeypatch,
+                                                                     dtype):
+    """A fixed-rate Poisson encoder of one simulation is drawn in C (the driver computes
+    nothing for it) from PyTorch's own generator: the same spikes, and the generator
+    left where PyTorch's draws would leave it."""
+    ref, fast = pair(build(tmp_path, UNSEEDED_POISSON), dtype=dtype)
+    torch.manual_seed(11)
+    out_ref = pytorch_path(monkeypatch, lambda: ref.run(50))
+    after_ref = torch.get_rng_state()
+    torch.manual_seed(11)
+    external = compiled._external
+    monkeypatch.setattr(compiled, "_external", lambda sim, e, *a: pytest.fail(e.owner)
+                        if e.owner == "pre" else external(sim, e, *a))
+    out_fast = fast.run(50)
+    assert torch.equal(torch.get_rng_state(), after_ref)
+    assert_same(ref, fast, out_ref, out_fast, atol=0)
+    assert 0.6 * 40 * 50 < out_fast["pre.spikes"].sum() < 0.8 * 40 * 50  # p = 0.7 a step
+
+
+def test_a_seeded_poisson_stream_goes_on_across_paths_and_chunks(tmp_path, monkeypatch):
+    """The encoder's own generator, advanced by C in one run, continues in PyTorch in the
+    next and back: one stream, whichever path draws."""
+    ref, fast = pair(build(tmp_path, STDP))
+    drive = torch.rand(60, 1, 5, generator=torch.Generator().manual_seed(6),
+                       dtype=torch.float64)
+    out_ref = pytorch_path(monkeypatch, lambda: ref.run(60, drive=drive))
+    parts = [fast.run(25, drive=drive[:25]),
+             pytorch_path(monkeypatch, lambda: fast.run(10, drive=drive[25:35])),
+             fast.run(25, drive=drive[35:])]
+    assert torch.equal(torch.cat([p["pre.spikes"] for p in parts]), out_ref["pre.spikes"])
+    assert torch.equal(fast.encoders["pre"].generator.get_state(),
+                       ref.encoders["pre"].generator.get_state())
+    assert_same(ref, fast, {}, {})
+
+
+@pytest.mark.parametrize("on_pytorch_path", [False, True], ids=["loop", "pytorch"])
+def test_weights_are_sampled_at_multiples_of_weight_every(tmp_path, monkeypatch,
+                                                          on_pytorch_path):
+    """"conn.weight" samples the weights whenever the network's step count reaches a
+    multiple of weight_every, across run() calls; on both paths each equals the weights
+    after that step."""
+    ref, fast = pair(build(tmp_path, STDP))
+    if on_pytorch_path:
+        monkeypatch.setenv("SNNC_CLOCK_LOOP", "0")
+    drive = torch.rand(60, 1, 5, generator=torch.Generator().manual_seed(8),
+                       dtype=torch.float64)
+    after = []  # the weights after each step, one step at a time on the PyTorch path
+    for k in range(60):
+        pytorch_path(monkeypatch, lambda k=k: ref.run(1, drive=drive[k:k + 1]))
+        after.append(ref.connection("wide").weight.clone())
+    samples = [fast.run(n, record=("wide.weight",), weight_every=7, drive=drive[lo:lo + n])
+               ["wide.weight"] for lo, n in ((0, 10), (10, 4), (14, 46))]
+    assert [len(s) for s in samples] == [1, 1, 6]  # 7 | 14 | 21 28 35 42 49 56
+    assert torch.equal(torch.cat(samples), torch.stack(after[6::7]))
+    assert not torch.equal(samples[0][0], samples[-1][-1])  # they learnt meanwhile
+
+
+def test_weight_samples_count_in_the_monitors_memory(tmp_path, monkeypatch):
+    sim = build(tmp_path, STDP)()
+    weights = sim.connection("wide").weight.numel()
+    plain = sim.monitor_bytes(100)
+    assert sim.monitor_bytes(100, ("wide.weight",), weight_every=10) == plain + 10 * weights * 4
+    monkeypatch.setenv("SNNC_MAX_MEMORY", str(plain + 4 * weights * 4))
+    with pytest.raises(MemoryError, match="need .* more than the limit"):
+        sim.run(100, record=("wide.weight",), weight_every=10)
+    assert sim.t == 0  # refused before the first step
+    with pytest.raises(ValueError, match="weight_every"):
+        sim.run(10, record=("wide.weight",), weight_every=0)
+    with pytest.raises(KeyError, match="known: .*wide"):
+        sim.run(10, record=("nowhere.weight",))

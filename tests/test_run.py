@@ -71,6 +71,18 @@ def test_record_and_save(probe, tmp_path, capsys, suffix):
     assert set(np.unique(data["src.spikes"])) <= {0.0, 1.0}
 
 
+def test_record_a_connections_weights_every_n_steps(probe, tmp_path, capsys):
+    saved = tmp_path / "run.npz"
+    assert main(["run", str(probe), "--steps", "2500", "--record", "src->p.weight",
+                 "--weight-every", "1000", "--save", str(saved)]) == 0
+    capsys.readouterr()
+    weights = np.load(saved)["src->p.weight"]
+    assert weights.shape == (2, 20, 50)  # after steps 1000 and 2000, across the chunks
+    assert weights.min() >= 0 and weights.max() <= 0.4 and np.all(weights[0] == weights[1])
+    assert main(["run", str(probe), "--record", "src->p.weight", "--weight-every", "0"]) == 1
+    assert "--weight-every 0: a number of steps from 1" in capsys.readouterr().err
+
+
 def test_plot_is_a_picture(probe, tmp_path, capsys):
     png = tmp_path / "run.png"
     assert main(["run", str(probe), "--steps", "100", "--record", "p.v",

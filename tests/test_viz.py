@@ -132,3 +132,25 @@ def test_plot_run_with_states_only_and_without_anything():
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 3
     with pytest.raises(ValueError, match="no monitors"):
         plot_run({}, dt_ms=1.0)
+
+
+def test_plot_run_draws_a_weight_distribution_over_time():
+    """A connection's weights, sampled every 40 steps, as fractions per bin and sample:
+    the panel's columns end at the samples' times, and each column sums to 1."""
+    g = torch.Generator().manual_seed(3)
+    start = torch.rand(1, 30, generator=g) * 0.5
+    # spreading out to the edges, as STDP drives them
+    weights = torch.stack([(start - 0.25) * (1 + k) + 0.25 for k in range(10)]).clamp(0, 1)
+    fig = plot_run(monitors(), dt_ms=0.5, weights={"src->p.weight": weights},
+                   weight_every=40)
+    panel = fig.axes[4]
+    assert panel.get_title(loc="left") == "src->p.weight: distribution every 20 ms"
+    assert panel.get_ylabel() == "weight"
+    mesh = panel.collections[0]
+    shares = np.asarray(mesh.get_array()).reshape(40, 10)  # bins x samples
+    assert shares.sum(axis=0) == pytest.approx(np.ones(10))
+    assert panel.get_xlim() == (0.0, 200.0)
+    x = mesh.get_coordinates()[0, :, 0]
+    assert x.tolist() == pytest.approx(np.arange(11) * 20.0)
+    # the first sample is spread over the middle bins, the last over the edges
+    assert shares[[0, -1], -1].sum() > shares[[0, -1], 0].sum()

@@ -41,7 +41,7 @@ import math
 
 from snnc import __version__
 from snnc.ir import expr as ex
-from snnc.kernels.abi import LOOP_ABI
+from snnc.kernels.abi import LOOP_ABI, MT19937_WORDS
 from snnc.kernels.context import commentable, printed_step, step_context, supports
 from snnc.plan.nodes import Plan, Projection, SynapseStep
 from snnc.printers import CPrinter
@@ -89,6 +89,11 @@ def _unsupported_projection(proj: Projection) -> str | None:
     if proj.learning and any(_reads_other_trace(a) for a in proj.learning.decay):
         return "a trace decay that reads the other trace"
     return None
+
+
+def _drawn(node) -> bool:
+    """Whether the loop can draw an encoder's spikes itself: Poisson at a fixed rate."""
+    return node.kind == "encoder" and node.spec.kind == "poisson" and node.source is None
 
 
 def _reads_other_trace(decay: ex.Assign) -> bool:
@@ -155,6 +160,7 @@ class _Loop:
                 "args": self.args.items, "layout": self.args.layout(),
                 "nodes": list(self.nodes.values()), "connections": self.connections,
                 "grouped": grouped, "rules": self.rules,
+                "drawn": any(n["draws"] for n in self.nodes.values()),
                 "sparse": [c for c in self.connections if c["connectivity"] == "sparse"]}
 
     # ------------------------------------------------------------------ nodes
@@ -167,7 +173,9 @@ class _Loop:
         if node.kind != "population":
             # an encoder's detail is the input it reads (the driver computes it from that)
             source = getattr(node, "source", None) or ""
-            return {**common, "kind": node.kind, "external": add("external", name, source)}
+            return {**common, "kind": node.kind, "external": add("external", name, source),
+                    "monitor": add("monitor", name, "spikes"),
+                    "draws": self._draws(node) if _drawn(node) else None}
         context = step_context(node)
         printed = printed_step(node, context, CPrinter)
         # states that connections deliver into run on while the neuron is refractory
@@ -186,7 +194,16 @@ class _Loop:
                 "counts": add("counts", name, shape=node.shape, batched=True),
                 "spike_monitor": add("monitor", name, "spikes"),
                 "charge": printed["charge"], "fire": printed["fire"], "reset": printed["reset"],
-                "incoming": [], "x": [], "channels": {}}
+                "incoming": [], "x": [], "channels": {}, "draws": None}
+
+    def _draws(self, node) -> dict:
+        """A Poisson encoder at a fixed rate, which the loop may draw itself: its
+        generator's state (an mt19937_t, runtime.mt19937), and [the least draw that is
+        no spike, 1 where a draw is two words (float64) else 0]."""
+        add = self.args.add
+        return {"generator": add("generator", node.name, shape=(MT19937_WORDS,),
+                                 ctype="int32_t"),
+                "threshold": add("threshold", node.name, shape=(2,), ctype="int64_t")}
 
     def _attach(self, node: dict, conn: dict, proj: Projection) -> None:
         """The connection into its target: its current adds to x, or to a state."""

@@ -27,7 +27,7 @@ from functools import cache
 import torch
 
 from snnc.kernels.abi import LOOP_ABI
-from snnc.runtime import native
+from snnc.runtime import mt19937, native
 from snnc.runtime.encoders import Constant, Poisson
 from snnc.runtime.fused import REAL
 from snnc.runtime.layers import SynapseDelays
@@ -113,20 +113,29 @@ class Loop:
         self.library, self.layout, self.index = library, layout, index
 
     def run(self, sim, inputs: Mapping[str, tuple[torch.Tensor, bool]], start: int,
-            stop: int, out: Mapping[str, torch.Tensor]) -> None:
+            stop: int, out: Mapping[str, torch.Tensor], samples) -> None:
         """Steps start .. stop - 1 of a run() from the network's step sim.t: `inputs` as
         (values, given per step), the monitors into `out` ([steps, B, *shape] by key; a
-        population's spikes zeroed before)."""
+        population's spikes zeroed before), the weights into `samples`
+        (simulator.WeightSamples: a call ends wherever one is due)."""
         arrays = _Arrays(sim, self.layout, self.index)
         per_step = sim.batch_size * sim.like.element_size() * sum(
-            math.prod(sim.shapes[e.owner]) for e in self.layout if e.kind == "external")
+            math.prod(sim.shapes[e.owner]) for e in self.layout
+            if e.kind == "external" and e.owner not in arrays.drawn)
         chunk = max(1, min(STEPS_PER_CALL, EXTERNAL_BYTES // max(1, per_step)))
-        t = sim.t
+        if samples.weights:
+            chunk = min(chunk, samples.every)
+        t, lo = sim.t, start
         try:
-            for lo in range(start, stop, chunk):
+            while lo < stop:
                 hi = min(stop, lo + chunk)
+                if samples.weights:  # up to the next sample
+                    hi = min(hi, lo + samples.every - t % samples.every)
                 self._call(sim, arrays, inputs, out, lo, hi, t)
-                t += hi - lo
+                t, lo = t + hi - lo, hi
+                if samples.weights and t % samples.every == 0:
+                    arrays.put_weights()
+                    samples.take()
         finally:  # what ran, even where an interrupt or an error stopped the run
             arrays.put_back(t)
 
@@ -134,11 +143,7 @@ class Loop:
               out: Mapping[str, torch.Tensor], lo: int, hi: int, t: int) -> None:
         """The run's steps lo .. hi - 1 (the network's t ..) in one call of the loop."""
         external = {e.owner: _external(sim, e, inputs, lo, hi, t) for e in self.layout
-                    if e.kind == "external"}
-        for key, monitor in out.items():  # an encoder's spikes are what it computed
-            node = key.partition(".")[0]
-            if node in external:
-                monitor[lo:hi] = external[node].view(monitor[lo:hi].shape)
+                    if e.kind == "external" and e.owner not in arrays.drawn}
         pointers = [arrays.pointer(i, e, external, out, lo, hi)
                     for i, e in enumerate(self.layout)]
         failed = self.library.snnc_loop(t, hi - lo, sim.batch_size, torch.get_num_threads(),
@@ -157,6 +162,10 @@ class _Arrays:
     def __init__(self, sim, layout: list[Entry], index: torch.dtype):
         self.sim, self.layout, self.index = sim, layout, index
         self.batch, self.like = sim.batch_size, sim.like
+        # the fixed-rate Poisson encoders the loop draws itself: those of one simulation
+        # (a batch's draws interleave the simulations, which run side by side)
+        self.drawn = {e.owner: _generator(sim.encoders[e.owner]) for e in layout
+                      if e.kind == "generator" and self.batch == 1}
         self.tensors = [None if e.kind in ("external", "monitor") else self._gather(e)
                         for e in layout]
         # the sizes the loop relies on (it checks what the indices hold itself)
@@ -172,17 +181,20 @@ class _Arrays:
     def pointer(self, i: int, e: Entry, external: dict, out: Mapping, lo: int, hi: int
                 ) -> int | None:
         if e.kind == "external":
-            return external[e.owner].data_ptr()
+            return external[e.owner].data_ptr() if e.owner in external else None
         if e.kind == "monitor":
             values = out.get(f"{e.owner}.{e.detail}")
             return None if values is None else values[lo:hi].data_ptr()
-        return self.tensors[i].data_ptr()
+        tensor = self.tensors[i]
+        return None if tensor is None else tensor.data_ptr()
 
     # ------------------------------------------------------------------ gathering
-    def _gather(self, e: Entry) -> torch.Tensor:
+    def _gather(self, e: Entry) -> torch.Tensor | None:
         sim = self.sim
         if e.kind == "ring":
             return self._ring(e.owner)
+        if e.kind in ("generator", "threshold"):
+            return self._draws(e) if e.owner in self.drawn else None
         if e.kind in ("state", "countdown", "params", "counts"):
             return self._population(sim.populations[e.owner], e)
         connection = sim.connections[e.owner]
@@ -208,6 +220,20 @@ class _Arrays:
         for k, sent in enumerate(history.steps):
             ring[:, (history.first + k) % depth] = sent.reshape(self.batch, -1)
         return ring
+
+    def _draws(self, e: Entry) -> torch.Tensor:
+        """A drawn encoder's generator state, or its threshold (loop.c.j2's
+        draw_poisson): Poisson.forward's u < p as an integer comparison of the draw's
+        bits, u being k / 2^bits exactly (53 bits in float64, 24 in float32)."""
+        generator = self.drawn[e.owner]
+        if e.kind == "generator":
+            return mt19937.state_words(generator)
+        encoder = self.sim.encoders[e.owner]
+        wide = encoder.generator is not None or self.like.dtype == torch.float64
+        bits = 53 if wide else 24
+        p = float(torch.tensor(encoder.rate, dtype=self.like.dtype))
+        below = 0 if math.isnan(p) else min(2**bits, max(0, math.ceil(p * 2**bits)))
+        return torch.tensor([below, int(wide)], dtype=torch.int64)
 
     def _population(self, pop, e: Entry) -> torch.Tensor:
         if pop.states is None:  # as single_step would, at its next call
@@ -241,17 +267,25 @@ class _Arrays:
         return _owned(trace, self.like)
 
     # ------------------------------------------------------------------ putting back
+    def put_weights(self) -> None:
+        """The loop's weights into the connections, where it ran on copies (_shared)."""
+        for e, tensor in zip(self.layout, self.tensors, strict=True):
+            if e.kind == "weight":
+                weight = _weighted(self.sim.connections[e.owner]).weight
+                if tensor.data_ptr() != weight.data_ptr():
+                    weight.data.copy_(tensor.view_as(weight))
+
     def put_back(self, t: int) -> None:
         """The loop's results into the modules, the network at step t."""
         sim = self.sim
+        self.put_weights()
+        for e, tensor in zip(self.layout, self.tensors, strict=True):
+            if e.kind == "generator" and tensor is not None:  # the stream goes on from here
+                mt19937.put_state(self.drawn[e.owner], tensor)
         by_owner: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
         for e, tensor in zip(self.layout, self.tensors, strict=True):
             if e.kind == "ring":
                 self._history(e.owner, tensor, t)
-            elif e.kind == "weight":
-                weight = _weighted(sim.connections[e.owner]).weight
-                if tensor.data_ptr() != weight.data_ptr():  # a copy: see _shared
-                    weight.data.copy_(tensor.view_as(weight))
             elif e.kind in ("state", "synapse_state"):
                 by_owner.setdefault((e.kind, e.owner), {})[e.detail] = self._shaped(e, tensor)
             elif e.kind == "countdown":
@@ -303,6 +337,11 @@ class _Arrays:
         steps = range(max(0, t - op.high), t - op.low)
         inputs = [_through(before, history[s]) for s in steps]
         op.history = [torch.stack(inputs)] if inputs else []
+
+
+def _generator(encoder) -> torch.Generator:
+    """What an encoder draws from: its own stream, or PyTorch's global one (init.draw)."""
+    return encoder.generator if encoder.generator is not None else torch.default_generator
 
 
 def _through(ops, x: torch.Tensor) -> torch.Tensor:

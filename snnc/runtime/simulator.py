@@ -17,10 +17,14 @@ from collections.abc import Mapping
 
 import torch
 
+from snnc.limits import format_bytes, max_memory_bytes
 from snnc.runtime import compiled
 from snnc.runtime.network import Network
 
 BYTES_PER_VALUE = 4  # monitors are kept in the network's dtype, float32 unless changed
+# How often run() samples a monitored connection's weights, in steps, unless told: 0.1 s
+# at Brian2's default dt, a thousand samples over Song-Miller-Abbott's 100 s.
+WEIGHT_EVERY = 1000
 
 
 class History:
@@ -84,14 +88,21 @@ class Simulator(Network, metaclass=abc.ABCMeta):
             return self._step(self._inputs_at(self._given(inputs, None), 0))
 
     def run(self, steps: int | None = None, record: tuple[str, ...] = (),
-            **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+            weight_every: int = WEIGHT_EVERY, **inputs: torch.Tensor
+            ) -> dict[str, torch.Tensor]:
         """`steps` steps (default: the network's) from the current state: the monitors
-        "pop.var" (the file's and `record`'s) as [steps, B, *shape]. An input is
-        [steps, B, *shape], or [B, *shape] held for every step."""
+        "pop.var" (the file's and `record`'s) as [steps, B, *shape], and a connection's
+        weights "conn.weight" (in `record`) sampled whenever the network's step count
+        reaches a multiple of `weight_every`, as [samples, *weight.shape]. An input is
+        [steps, B, *shape], or [B, *shape] held for every step. Monitors that would need
+        more than SNNC_MAX_MEMORY are refused before anything runs."""
         steps = self.steps if steps is None else int(steps)
+        every = _interval(weight_every)
         keys = self._monitored(record)
+        self._check_memory(steps, keys, every)
         given = self._given(inputs, steps)
-        out = {key: self._monitor(key, steps) for key in keys}
+        out = {key: self._monitor(key, steps) for key in keys if not self.is_weight_key(key)}
+        samples = WeightSamples(self, [k for k in keys if self.is_weight_key(k)], steps, every)
         loop = compiled.loop_for(self) if steps else None
         # The first step of a run draws the initial states: on the PyTorch path, so that
         # they come from the generators in its order.
@@ -99,17 +110,36 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         with torch.no_grad():
             for i in range(pytorch):
                 sent = self._step(self._inputs_at(given, i))
-                for key in keys:
+                for key in out:
                     out[key][i] = self._value(key, sent)
+                samples.after_step()
             if pytorch < steps:
-                loop.run(self, given, pytorch, steps, out)
-        return out
+                loop.run(self, given, pytorch, steps, out, samples)
+        return {key: out[key] if key in out else samples.values[key] for key in keys}
 
-    def monitor_bytes(self, steps: int | None = None, record: tuple[str, ...] = ()) -> int:
-        """What run(steps, record) allocates for its monitors."""
+    def monitor_bytes(self, steps: int | None = None, record: tuple[str, ...] = (),
+                      weight_every: int = WEIGHT_EVERY) -> int:
+        """What run(steps, record, weight_every) allocates for its monitors."""
         steps = self.steps if steps is None else int(steps)
-        return sum(steps * self.batch_size * math.prod(self._shape_of(key)) * BYTES_PER_VALUE
-                   for key in self._monitored(record))
+        return self._bytes(steps, self._monitored(record), _interval(weight_every))
+
+    def _bytes(self, steps: int, keys: list[str], every: int) -> int:
+        total = 0
+        for key in keys:
+            if self.is_weight_key(key):
+                rows = WeightSamples.count(self.t, steps, every)
+                total += rows * self.connection(key.rpartition(".")[0]).weight.numel()
+            else:
+                total += steps * self.batch_size * math.prod(self._shape_of(key))
+        return total * BYTES_PER_VALUE
+
+    def _check_memory(self, steps: int, keys: list[str], every: int) -> None:
+        need, limit = self._bytes(steps, keys, every), max_memory_bytes()
+        if need > limit:
+            raise MemoryError(f"the monitors of a run of {steps:,} steps need "
+                              f"{format_bytes(need)}, more than the limit of "
+                              f"{format_bytes(limit)} (SNNC_MAX_MEMORY): record fewer "
+                              "variables, run fewer steps at a time, or raise the limit")
 
     # ------------------------------------------------------------------ one step
     def _step(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -181,12 +211,21 @@ class Simulator(Network, metaclass=abc.ABCMeta):
 
     def _shape_of(self, key: str) -> tuple[int, ...]:
         node, _, var = key.partition(".")
+        if self.is_weight_key(key):
+            return tuple(self.connection(key.rpartition(".")[0]).weight.shape)
         known = self._variables(node)
         if var not in known:
             raise KeyError(f"cannot monitor '{key}': " + (
                 f"'{node}' has {', '.join(known)}" if known else
-                f"no population or encoder '{node}' (known: {', '.join(self.shapes)})"))
+                f"no population, encoder or connection '{node}' (known: "
+                f"{', '.join((*self.shapes, *self.connections))})"))
         return self.shapes[node]
+
+    def is_weight_key(self, key: str) -> bool:
+        """Whether `key` is a connection's "conn.weight" (a population's own variables
+        first, where a connection has a population's name)."""
+        owner, _, var = key.rpartition(".")
+        return var == "weight" and owner in self.connections and owner not in self.shapes
 
     def _variables(self, node: str) -> tuple[str, ...]:
         if node in self.populations:
@@ -198,3 +237,39 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         if var == "spikes":
             return sent[node]
         return self.populations[node].states[var]
+
+
+def _interval(every: int) -> int:
+    if int(every) != every or every < 1:
+        raise ValueError(f"weight_every is a number of steps, 1 or more; got {every!r}")
+    return int(every)
+
+
+class WeightSamples:
+    """The weights run() samples: "conn.weight" -> [samples, *weight.shape], filled row
+    by row whenever the network's step count reaches a multiple of `every`."""
+
+    def __init__(self, sim: Simulator, keys: list[str], steps: int, every: int):
+        self.sim, self.every = sim, every
+        rows = self.count(sim.t, steps, every)
+        self.weights = {key: sim.connection(key.rpartition(".")[0]).weight for key in keys}
+        self.values = {key: w.new_empty((rows, *w.shape)) for key, w in self.weights.items()}
+        self.filled = 0
+
+    @staticmethod
+    def count(t: int, steps: int, every: int) -> int:
+        """The multiples of `every` in (t, t + steps]: the samples of a run from step t."""
+        return (t + steps) // every - t // every
+
+    def due(self) -> bool:
+        return bool(self.weights) and self.sim.t % self.every == 0
+
+    def after_step(self) -> None:
+        """Called after each step: a sample where one is due."""
+        if self.due():
+            self.take()
+
+    def take(self) -> None:
+        for key, weight in self.weights.items():
+            self.values[key][self.filled] = weight.detach()
+        self.filled += 1
