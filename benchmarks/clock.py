@@ -76,31 +76,16 @@ def snnc_worker(net: str, duration: float, seed: int, chunk: int) -> dict:
 
     t0 = time.perf_counter()
     cls = snnc_compile(SAMPLES[net], backend="clock")
-    cls(batch_size=1).run(2)  # builds the compiled loop (cold cache), as Brian2 builds first
+    compile_s = time.perf_counter() - t0
+    builds = _loop_builds(cls(batch_size=1))
+    cls(batch_size=1).run(2)  # builds what else a first run builds, as Brian2 builds first
     torch.manual_seed(seed)
     model = cls(batch_size=1)
     build = time.perf_counter() - t0
     dt_ms = float(getattr(model, "dt_ms", brian2_nets.DT_MS))
     steps = int(round(duration * 1000.0 / dt_ms))
     sizes = POPS[net]
-    times = {pop: [] for pop in sizes}
-    index = {pop: [] for pop in sizes}
-    loop, done = 0.0, 0
-    while done < steps:
-        n = min(chunk, steps - done)
-        t = time.perf_counter()
-        monitors = model.run(n)
-        loop += time.perf_counter() - t
-        for pop in sizes:
-            spikes = monitors[f"{pop}.spikes"]
-            s = spikes.reshape(n, -1).detach().cpu().numpy()  # [n, neurons], batch 1
-            step, neuron = np.nonzero(s)
-            times[pop].append((done + step) * dt_ms / 1000.0)
-            index[pop].append(neuron)
-        del monitors
-        done += n
-    spikes = {pop: (np.concatenate(times[pop]), np.concatenate(index[pop])) for pop in sizes}
-
+    spikes, loop = _run_chunks(model, steps, chunk, sizes, dt_ms)
     state = model.state_dict()
     kinds = {"weights": 0, "indices": 0, "delays": 0, "other": 0}
     synapses = 0
@@ -119,7 +104,8 @@ def snnc_worker(net: str, duration: float, seed: int, chunk: int) -> dict:
     total_bytes = sum(kinds.values())
     out = {
         "engine": SNNC, "net": net, "seed": seed, "duration_s": duration, "dt_ms": dt_ms,
-        "loop_s": loop, "build_s": build, "synapses": synapses,
+        "loop_s": loop, "build_s": build, "compile_s": compile_s, **builds,
+        "synapses": synapses,
         "state_dict_bytes": total_bytes,
         "synapse_bytes": {k: (v / synapses if synapses else math.nan) for k, v in kinds.items()},
         "bytes_per_synapse_all": total_bytes / synapses if synapses else math.nan,
@@ -131,7 +117,65 @@ def snnc_worker(net: str, duration: float, seed: int, chunk: int) -> dict:
     if net == "song":
         w = model.connection(SONG_CONNECTION).weight.detach().cpu().double().numpy().ravel()
         out["extra"] = _song_weights(w)
+        out["static_loop_s"] = _static_song_loop(steps, chunk, seed, dt_ms)
     return out
+
+
+def _run_chunks(model, steps: int, chunk: int, sizes: dict, dt_ms: float):
+    """run(steps) in chunks: each population's (spike times in s, neuron) and the time
+    of the run() calls alone."""
+    times = {pop: [] for pop in sizes}
+    index = {pop: [] for pop in sizes}
+    loop, done = 0.0, 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        t = time.perf_counter()
+        monitors = model.run(n)
+        loop += time.perf_counter() - t
+        for pop in sizes:
+            s = monitors[f"{pop}.spikes"].reshape(n, -1).detach().cpu().numpy()  # batch 1
+            step, neuron = np.nonzero(s)
+            times[pop].append((done + step) * dt_ms / 1000.0)
+            index[pop].append(neuron)
+        del monitors
+        done += n
+    spikes = {pop: (np.concatenate(times[pop]), np.concatenate(index[pop])) for pop in sizes}
+    return spikes, loop
+
+
+def _loop_builds(sim) -> dict:
+    """The compiled loop's first build (this worker's kernel cache is new) and a build
+    found in the cache (a new process's), in seconds."""
+    from snnc.runtime import compiled, native
+
+    out = {}
+    for key in ("loop_build_s", "loop_cached_s"):
+        compiled._loop.cache_clear()  # as a fresh process: only the disk cache remains
+        native.build.cache_clear()
+        t = time.perf_counter()
+        if compiled.loop_for(sim) is None:
+            raise RuntimeError("the compiled loop did not build")
+        out[key] = time.perf_counter() - t
+    return out
+
+
+def _static_song_loop(steps: int, chunk: int, seed: int, dt_ms: float) -> float:
+    """The loop time of Song's net without `learn` (the sample with its learn clause cut
+    out): what plasticity costs is the ratio of the two."""
+    import torch
+
+    from snnc.compiler import compile as snnc_compile
+
+    text = SAMPLES["song"].read_text()
+    start = text.index("        learn stdp(")
+    end = text.index(")", text.index("w_max", start)) + 1
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "song_static.snn"
+        path.write_text(text[:start] + text[end:])
+        cls = snnc_compile(path, backend="clock")
+    cls(batch_size=1).run(2)
+    torch.manual_seed(seed)
+    return _run_chunks(cls(batch_size=1), steps, chunk, POPS["song"], dt_ms)[1]
 
 
 def _pooled_cv(spikes: dict, sizes: dict) -> float:
@@ -247,6 +291,12 @@ def table_rows(results: dict[str, list[dict]]) -> list[tuple[str, ...]]:
                          f" w>0.9gmax {e['frac_above_0.9_gmax']:.0%}")
             if r["engine"] == SNNC:
                 note += f", state_dict {r['bytes_per_synapse_all']:.2f} B/syn"
+                if "compile_s" in r:
+                    note += (f", compile {r['compile_s']:.2f} s, loop build "
+                             f"{r['loop_build_s']:.2f} s (cached {r['loop_cached_s']:.3f} s)")
+                if r.get("static_loop_s"):
+                    note += (f", without learn {r['static_loop_s']:.3f} s: plasticity "
+                             f"x{r['loop_s'] / r['static_loop_s']:.2f}")
             out.append((
                 net, r["engine"], _fmt(r["loop_s"]),
                 _ratio(r["loop_s"], base and base["loop_s"]),
