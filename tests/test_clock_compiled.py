@@ -354,3 +354,40 @@ def test_weight_samples_count_in_the_monitors_memory(tmp_path, monkeypatch):
         sim.run(10, record=("wide.weight",), weight_every=0)
     with pytest.raises(KeyError, match="known: .*wide"):
         sim.run(10, record=("nowhere.weight",))
+
+
+@pytest.mark.parametrize("on_pytorch_path", [False, True], ids=["loop", "pytorch"])
+def test_sparse_spikes_are_the_dense_monitors_as_events(tmp_path, monkeypatch,
+                                                        on_pytorch_path):
+    """run(sparse_spikes=True) gives every spike monitor (populations' and encoders') as
+    a coalesced sparse tensor equal to the dense one, states still dense, for a batch and
+    across a run split in calls; the run itself is the same."""
+    cls = build(tmp_path, MIXED)
+    dense_net, sparse_net = pair(cls, batch=3)
+    if on_pytorch_path:
+        monkeypatch.setenv("SNNC_CLOCK_LOOP", "0")
+    inputs = mixed_inputs(3, 40)
+    dense = dense_net.run(40, record=("spk.spikes",), **inputs)
+    parts = [sparse_net.run(n, record=("spk.spikes",), sparse_spikes=True,
+                            img=inputs["img"], drive=inputs["drive"][lo:lo + n])
+             for lo, n in ((0, 1), (1, 25), (26, 14))]
+    for key, values in dense.items():
+        got = [p[key] for p in parts]
+        if key.endswith(".spikes"):
+            assert all(g.is_sparse and g.is_coalesced() for g in got), key
+            got = [g.to_dense() for g in got]
+        assert torch.equal(torch.cat(got), values), key
+    assert dense["spk.spikes"].sum() > 0 and dense["d.spikes"].sum() > 0
+    assert_same(dense_net, sparse_net, {}, {})
+
+
+def test_sparse_spikes_of_a_drawn_encoder(tmp_path):
+    """The loop's own Poisson draws, recorded as events: the dense monitor's spikes."""
+    ref, fast = pair(build(tmp_path, UNSEEDED_POISSON))
+    torch.manual_seed(4)
+    dense = ref.run(50)
+    torch.manual_seed(4)
+    sparse = fast.run(50, sparse_spikes=True)
+    assert torch.equal(sparse["pre.spikes"].to_dense(), dense["pre.spikes"])
+    assert torch.equal(sparse["post.spikes"].to_dense(), dense["post.spikes"])
+    assert sparse["pre.spikes"]._nnz() == int(dense["pre.spikes"].sum())

@@ -175,6 +175,7 @@ class _Loop:
             source = getattr(node, "source", None) or ""
             return {**common, "kind": node.kind, "external": add("external", name, source),
                     "monitor": add("monitor", name, "spikes"),
+                    **self._events(name),
                     "draws": self._draws(node) if _drawn(node) else None}
         context = step_context(node)
         printed = printed_step(node, context, CPrinter)
@@ -192,9 +193,18 @@ class _Loop:
                 "countdown": add("countdown", name, shape=node.shape, batched=True)
                 if node.refractory else None,
                 "counts": add("counts", name, shape=node.shape, batched=True),
-                "spike_monitor": add("monitor", name, "spikes"),
+                "spike_monitor": add("monitor", name, "spikes"), **self._events(name),
                 "charge": printed["charge"], "fire": printed["fire"], "reset": printed["reset"],
                 "incoming": [], "x": [], "channels": {}, "draws": None}
+
+    def _events(self, name: str) -> dict:
+        """Where a node's spikes go as events (run(sparse_spikes=True)), in place of its
+        spike monitor: simulation b writes at events + b * steps * n the flat index
+        i * n + j of each spike of neuron j at the call's step i, in order, and counts
+        them in event_counts[b]."""
+        return {"events": self.args.add("events", name, "spikes", ctype="int64_t"),
+                "event_counts": self.args.add("event_counts", name, "spikes",
+                                              ctype="int64_t")}
 
     def _draws(self, node) -> dict:
         """A Poisson encoder at a fixed rate, which the loop may draw itself: its

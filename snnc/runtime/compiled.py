@@ -42,6 +42,11 @@ STEPS_PER_CALL = 1 << 14
 # Encoders whose spikes at a step depend on that step's input alone: a chunk of steps at
 # once gives what one call per step gives (latency and periodic read the first step's).
 _STEPWISE = (Poisson, Constant)
+# The address space one call's event buffers may take (run(sparse_spikes=True)): a call
+# has at most this over 8 bytes, the batch and the widest node, steps.
+EVENT_BYTES = 1 << 30
+# The arguments made for each call, not gathered from the modules.
+PER_CALL = ("external", "monitor", "events", "event_counts")
 _FALLBACK = "the PyTorch path runs instead (the same spikes, slower)"
 _FUNCTIONS = {"snnc_loop": (ctypes.c_int, [ctypes.c_int64] * 3 + [ctypes.c_int, ctypes.c_void_p]),
               "snnc_loop_layout": (ctypes.c_char_p, [])}
@@ -113,16 +118,21 @@ class Loop:
         self.library, self.layout, self.index = library, layout, index
 
     def run(self, sim, inputs: Mapping[str, tuple[torch.Tensor, bool]], start: int,
-            stop: int, out: Mapping[str, torch.Tensor], samples) -> None:
+            stop: int, out: Mapping[str, torch.Tensor], samples,
+            events: Mapping[str, object]) -> None:
         """Steps start .. stop - 1 of a run() from the network's step sim.t: `inputs` as
         (values, given per step), the monitors into `out` ([steps, B, *shape] by key; a
         population's spikes zeroed before), the weights into `samples`
-        (simulator.WeightSamples: a call ends wherever one is due)."""
+        (simulator.WeightSamples: a call ends wherever one is due), spikes recorded as
+        events into `events` (simulator.SpikeEvents by "node.spikes")."""
         arrays = _Arrays(sim, self.layout, self.index)
         per_step = sim.batch_size * sim.like.element_size() * sum(
             math.prod(sim.shapes[e.owner]) for e in self.layout
             if e.kind == "external" and e.owner not in arrays.drawn)
         chunk = max(1, min(STEPS_PER_CALL, EXTERNAL_BYTES // max(1, per_step)))
+        if events:  # a call's event buffers hold every neuron's spike at every step
+            widest = max(math.prod(sim.shapes[key.partition(".")[0]]) for key in events)
+            chunk = max(1, min(chunk, EVENT_BYTES // (8 * sim.batch_size * widest)))
         if samples.weights:
             chunk = min(chunk, samples.every)
         t, lo = sim.t, start
@@ -131,7 +141,7 @@ class Loop:
                 hi = min(stop, lo + chunk)
                 if samples.weights:  # up to the next sample
                     hi = min(hi, lo + samples.every - t % samples.every)
-                self._call(sim, arrays, inputs, out, lo, hi, t)
+                self._call(sim, arrays, inputs, out, events, lo, hi, t)
                 t, lo = t + hi - lo, hi
                 if samples.weights and t % samples.every == 0:
                     arrays.put_weights()
@@ -140,11 +150,15 @@ class Loop:
             arrays.put_back(t)
 
     def _call(self, sim, arrays: _Arrays, inputs: Mapping[str, tuple[torch.Tensor, bool]],
-              out: Mapping[str, torch.Tensor], lo: int, hi: int, t: int) -> None:
+              out: Mapping[str, torch.Tensor], events: Mapping[str, object], lo: int,
+              hi: int, t: int) -> None:
         """The run's steps lo .. hi - 1 (the network's t ..) in one call of the loop."""
         external = {e.owner: _external(sim, e, inputs, lo, hi, t) for e in self.layout
                     if e.kind == "external" and e.owner not in arrays.drawn}
-        pointers = [arrays.pointer(i, e, external, out, lo, hi)
+        buffers = {key: _event_buffers(sim.batch_size, hi - lo,
+                                       math.prod(sim.shapes[key.partition(".")[0]]))
+                   for key in events}
+        pointers = [arrays.pointer(i, e, external, out, lo, hi, buffers)
                     for i, e in enumerate(self.layout)]
         failed = self.library.snnc_loop(t, hi - lo, sim.batch_size, torch.get_num_threads(),
                                         (ctypes.c_void_p * len(pointers))(*pointers))
@@ -152,6 +166,16 @@ class Loop:
             raise ValueError("snnc: a sparse op's synapses (offsets, targets) are inconsistent")
         if failed:
             raise MemoryError("snnc: the compiled loop ran out of memory")
+        for key, (written, counts) in buffers.items():
+            events[key].add_call(lo, hi - lo, written, counts)
+
+
+def _event_buffers(batch: int, steps: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Room for every spike a node could send in a call, per simulation, and their counts.
+    Left uninitialised: only the pages the loop writes are ever touched, so the room costs
+    address space, not memory (EVENT_BYTES bounds it)."""
+    return torch.empty(batch * steps * n, dtype=torch.int64), torch.zeros(batch,
+                                                                          dtype=torch.int64)
 
 
 # ------------------------------------------------------------------ the arrays
@@ -166,8 +190,7 @@ class _Arrays:
         # (a batch's draws interleave the simulations, which run side by side)
         self.drawn = {e.owner: _generator(sim.encoders[e.owner]) for e in layout
                       if e.kind == "generator" and self.batch == 1}
-        self.tensors = [None if e.kind in ("external", "monitor") else self._gather(e)
-                        for e in layout]
+        self.tensors = [None if e.kind in PER_CALL else self._gather(e) for e in layout]
         # the sizes the loop relies on (it checks what the indices hold itself)
         synapses = {e.owner: int(tensor[-1]) for e, tensor in zip(layout, self.tensors,
                                                                   strict=True)
@@ -178,13 +201,16 @@ class _Arrays:
                 raise ValueError(f"snnc: the {e.kind} of '{e.owner}' has {tensor.numel()} "
                                  "values, not what the compiled loop was built for")
 
-    def pointer(self, i: int, e: Entry, external: dict, out: Mapping, lo: int, hi: int
-                ) -> int | None:
+    def pointer(self, i: int, e: Entry, external: dict, out: Mapping, lo: int, hi: int,
+                events: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> int | None:
         if e.kind == "external":
             return external[e.owner].data_ptr() if e.owner in external else None
         if e.kind == "monitor":
             values = out.get(f"{e.owner}.{e.detail}")
             return None if values is None else values[lo:hi].data_ptr()
+        if e.kind in ("events", "event_counts"):
+            buffers = events.get(f"{e.owner}.{e.detail}")
+            return None if buffers is None else buffers[e.kind == "event_counts"].data_ptr()
         tensor = self.tensors[i]
         return None if tensor is None else tensor.data_ptr()
 

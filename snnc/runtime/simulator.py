@@ -88,21 +88,29 @@ class Simulator(Network, metaclass=abc.ABCMeta):
             return self._step(self._inputs_at(self._given(inputs, None), 0))
 
     def run(self, steps: int | None = None, record: tuple[str, ...] = (),
-            weight_every: int = WEIGHT_EVERY, **inputs: torch.Tensor
-            ) -> dict[str, torch.Tensor]:
+            weight_every: int = WEIGHT_EVERY, sparse_spikes: bool = False,
+            **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """`steps` steps (default: the network's) from the current state: the monitors
         "pop.var" (the file's and `record`'s) as [steps, B, *shape], and a connection's
         weights "conn.weight" (in `record`) sampled whenever the network's step count
-        reaches a multiple of `weight_every`, as [samples, *weight.shape]. An input is
+        reaches a multiple of `weight_every`, as [samples, *weight.shape]. With
+        `sparse_spikes`, spikes are recorded as events and returned as sparse COO tensors
+        of the same shape (ones where a spike was), as Brian2's SpikeMonitor keeps them:
+        memory in proportion to the spikes, not to steps x neurons. An input is
         [steps, B, *shape], or [B, *shape] held for every step. Monitors that would need
         more than SNNC_MAX_MEMORY are refused before anything runs."""
         steps = self.steps if steps is None else int(steps)
         every = _interval(weight_every)
         keys = self._monitored(record)
-        self._check_memory(steps, keys, every)
+        sparse = {key for key in keys if sparse_spikes and key.endswith(".spikes")
+                  and not self.is_weight_key(key)}
+        self._check_memory(steps, [k for k in keys if k not in sparse], every)
         given = self._given(inputs, steps)
-        out = {key: self._monitor(key, steps) for key in keys if not self.is_weight_key(key)}
+        out = {key: self._monitor(key, steps) for key in keys
+               if not self.is_weight_key(key) and key not in sparse}
         samples = WeightSamples(self, [k for k in keys if self.is_weight_key(k)], steps, every)
+        events = {key: SpikeEvents(steps, self.batch_size, self._shape_of(key))
+                  for key in sorted(sparse)}
         loop = compiled.loop_for(self) if steps else None
         # The first step of a run draws the initial states: on the PyTorch path, so that
         # they come from the generators in its order.
@@ -112,10 +120,14 @@ class Simulator(Network, metaclass=abc.ABCMeta):
                 sent = self._step(self._inputs_at(given, i))
                 for key in out:
                     out[key][i] = self._value(key, sent)
+                for key, recorded in events.items():
+                    recorded.add_step(i, self._value(key, sent))
                 samples.after_step()
             if pytorch < steps:
-                loop.run(self, given, pytorch, steps, out, samples)
-        return {key: out[key] if key in out else samples.values[key] for key in keys}
+                loop.run(self, given, pytorch, steps, out, samples, events)
+        results = {**out, **samples.values,
+                   **{key: recorded.tensor(self.like.dtype) for key, recorded in events.items()}}
+        return {key: results[key] for key in keys}
 
     def monitor_bytes(self, steps: int | None = None, record: tuple[str, ...] = (),
                       weight_every: int = WEIGHT_EVERY) -> int:
@@ -273,3 +285,40 @@ class WeightSamples:
         for key, weight in self.weights.items():
             self.values[key][self.filled] = weight.detach()
         self.filled += 1
+
+
+class SpikeEvents:
+    """A node's spikes in one run as events, made into a sparse COO tensor
+    [steps, B, *shape] at the end: (step, b, flat neuron) per spike."""
+
+    def __init__(self, steps: int, batch: int, shape: tuple[int, ...]):
+        self.size, self.batch, self.shape = (steps, batch, *shape), batch, shape
+        self.n = math.prod(shape)
+        self.parts: list[torch.Tensor] = []  # [3, count] blocks, in time order
+
+    def add_step(self, i: int, sent: torch.Tensor) -> None:
+        """The spikes [B, *shape] of the run's step i (the PyTorch path)."""
+        b, flat = sent.reshape(self.batch, -1).nonzero(as_tuple=True)
+        self.parts.append(torch.stack([torch.full_like(b, i), b, flat]))
+
+    def add_call(self, lo: int, steps: int, written: torch.Tensor, counts: torch.Tensor
+                 ) -> None:
+        """What one call of the compiled loop wrote (its steps from the run's step lo):
+        per simulation b, counts[b] flat indices i * n + j at written[b * steps * n:]."""
+        for b, count in enumerate(counts.tolist()):
+            at = b * steps * self.n
+            flat = written[at:at + count]
+            self.parts.append(torch.stack([lo + flat // self.n, torch.full_like(flat, b),
+                                           flat % self.n]))
+
+    def tensor(self, dtype: torch.dtype) -> torch.Tensor:
+        events = torch.cat(self.parts, dim=1) if self.parts \
+            else torch.zeros(3, 0, dtype=torch.int64)
+        # one order for every path and batch: by step, then simulation, then neuron
+        key = (events[0] * self.batch + events[1]) * self.n + events[2]
+        events = events[:, key.argsort()]
+        neuron = torch.stack(torch.unravel_index(events[2], self.shape)) if self.shape \
+            else events[:0]
+        indices = torch.cat([events[:2], neuron])
+        return torch.sparse_coo_tensor(indices, torch.ones(indices.shape[1], dtype=dtype),
+                                       self.size, is_coalesced=True, check_invariants=False)
