@@ -24,8 +24,11 @@ that imports, builds and runs the net, and nothing it built is shared with anoth
   one chunk at a time; the state carries on); "loop" is the time of the run calls, after
   a throwaway instance has built the compiled loop (Brian2's loop time leaves its build
   out too). Its kernel cache ($SNNC_CACHE) is a fresh temporary directory, so "process"
-  includes building every native kernel. Where the sample or the backend is missing the row says
-  "not available: <the error>".
+  includes building every native kernel. Two rows: spike monitors dense (run()'s default,
+  [steps, B, n] floats) and as events (`run(sparse_spikes=True)`, as Brian2's
+  SpikeMonitor records them). The note gives snnc's compile time and the compiled loop's
+  first and cached builds, and for Song the loop time without `learn`. Where the sample
+  or the backend is missing the row says "not available: <the error>".
 
 Bytes per synapse: Brian2's per-synapse arrays (weights w, indices _synaptic_pre/post,
 delays; CUBA's and COBA's constant weights store none); snnc's state_dict bytes over its
@@ -65,11 +68,12 @@ SONG_CONNECTION = "inputs->post"
 BRIAN2_TAG, SNNC_TAG, ERROR_TAG = "BRIAN2_RESULT ", "CLOCK_RESULT ", "CLOCK_ERROR "
 STANDALONE = "cpp_standalone"
 SNNC = "snnc clock"
+SNNC_SPARSE = "snnc clock, sparse spikes"  # run(sparse_spikes=True): SpikeMonitor-like events
 
 
 # --- the snnc worker (runs in its own process) ------------------------------------------
 
-def snnc_worker(net: str, duration: float, seed: int, chunk: int) -> dict:
+def snnc_worker(net: str, duration: float, seed: int, chunk: int, sparse: bool) -> dict:
     import torch
 
     from snnc.compiler import compile as snnc_compile
@@ -85,7 +89,7 @@ def snnc_worker(net: str, duration: float, seed: int, chunk: int) -> dict:
     dt_ms = float(getattr(model, "dt_ms", brian2_nets.DT_MS))
     steps = int(round(duration * 1000.0 / dt_ms))
     sizes = POPS[net]
-    spikes, loop = _run_chunks(model, steps, chunk, sizes, dt_ms)
+    spikes, loop = _run_chunks(model, steps, chunk, sizes, dt_ms, sparse)
     state = model.state_dict()
     kinds = {"weights": 0, "indices": 0, "delays": 0, "other": 0}
     synapses = 0
@@ -103,7 +107,8 @@ def snnc_worker(net: str, duration: float, seed: int, chunk: int) -> dict:
             kinds["other"] += nbytes
     total_bytes = sum(kinds.values())
     out = {
-        "engine": SNNC, "net": net, "seed": seed, "duration_s": duration, "dt_ms": dt_ms,
+        "engine": SNNC_SPARSE if sparse else SNNC, "net": net, "seed": seed,
+        "duration_s": duration, "dt_ms": dt_ms,
         "loop_s": loop, "build_s": build, "compile_s": compile_s, **builds,
         "synapses": synapses,
         "state_dict_bytes": total_bytes,
@@ -117,24 +122,27 @@ def snnc_worker(net: str, duration: float, seed: int, chunk: int) -> dict:
     if net == "song":
         w = model.connection(SONG_CONNECTION).weight.detach().cpu().double().numpy().ravel()
         out["extra"] = _song_weights(w)
-        out["static_loop_s"] = _static_song_loop(steps, chunk, seed, dt_ms)
+        out["static_loop_s"] = _static_song_loop(steps, chunk, seed, dt_ms, sparse)
     return out
 
 
-def _run_chunks(model, steps: int, chunk: int, sizes: dict, dt_ms: float):
-    """run(steps) in chunks: each population's (spike times in s, neuron) and the time
-    of the run() calls alone."""
+def _run_chunks(model, steps: int, chunk: int, sizes: dict, dt_ms: float, sparse: bool):
+    """run(steps) in chunks (spike monitors dense or, `sparse`, as events): each
+    population's (spike times in s, neuron) and the time of the run() calls alone."""
     times = {pop: [] for pop in sizes}
     index = {pop: [] for pop in sizes}
     loop, done = 0.0, 0
     while done < steps:
         n = min(chunk, steps - done)
         t = time.perf_counter()
-        monitors = model.run(n)
+        monitors = model.run(n, sparse_spikes=sparse)
         loop += time.perf_counter() - t
         for pop in sizes:
-            s = monitors[f"{pop}.spikes"].reshape(n, -1).detach().cpu().numpy()  # batch 1
-            step, neuron = np.nonzero(s)
+            spikes = monitors[f"{pop}.spikes"]  # batch 1
+            if sparse:
+                step, neuron = spikes.indices()[0].numpy(), spikes.indices()[2].numpy()
+            else:
+                step, neuron = np.nonzero(spikes.reshape(n, -1).detach().cpu().numpy())
             times[pop].append((done + step) * dt_ms / 1000.0)
             index[pop].append(neuron)
         del monitors
@@ -159,7 +167,8 @@ def _loop_builds(sim) -> dict:
     return out
 
 
-def _static_song_loop(steps: int, chunk: int, seed: int, dt_ms: float) -> float:
+def _static_song_loop(steps: int, chunk: int, seed: int, dt_ms: float, sparse: bool
+                      ) -> float:
     """The loop time of Song's net without `learn` (the sample with its learn clause cut
     out): what plasticity costs is the ratio of the two."""
     import torch
@@ -175,7 +184,7 @@ def _static_song_loop(steps: int, chunk: int, seed: int, dt_ms: float) -> float:
         cls = snnc_compile(path, backend="clock")
     cls(batch_size=1).run(2)
     torch.manual_seed(seed)
-    return _run_chunks(cls(batch_size=1), steps, chunk, POPS["song"], dt_ms)[1]
+    return _run_chunks(cls(batch_size=1), steps, chunk, POPS["song"], dt_ms, sparse)[1]
 
 
 def _pooled_cv(spikes: dict, sizes: dict) -> float:
@@ -236,17 +245,19 @@ def brian2_row(net: str, target: str, seed: int, duration: float, build_root: Pa
 
 
 def snnc_row(net: str, seed: int, duration: float, threads: int, chunk: int, timeout: float,
-             env: dict, build_root: Path) -> dict:
+             env: dict, build_root: Path, sparse: bool) -> dict:
+    engine = SNNC_SPARSE if sparse else SNNC
     if not SAMPLES[net].exists():
-        return {"engine": SNNC,
+        return {"engine": engine,
                 "error": f"{SAMPLES[net].relative_to(ROOT)} does not exist"}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--nets", net,
            "--seed", str(seed), "--duration", str(duration), "--song-duration",
-           str(duration), "--threads", str(threads), "--chunk", str(chunk)]
+           str(duration), "--threads", str(threads), "--chunk", str(chunk),
+           *(["--sparse-spikes"] if sparse else [])]
     cache = build_root / f"snnc_{net}"  # snnc's kernel cache, cold as Brian2's builds
     row = _subprocess(cmd, SNNC_TAG, timeout, dict(env, SNNC_CACHE=str(cache)))
     shutil.rmtree(cache, ignore_errors=True)
-    row["engine"] = SNNC
+    row["engine"] = engine
     return row
 
 
@@ -289,7 +300,7 @@ def table_rows(results: dict[str, list[dict]]) -> list[tuple[str, ...]]:
                 e = r["extra"]
                 note += (f", w<0.1gmax {e['frac_below_0.1_gmax']:.0%},"
                          f" w>0.9gmax {e['frac_above_0.9_gmax']:.0%}")
-            if r["engine"] == SNNC:
+            if r["engine"] in (SNNC, SNNC_SPARSE):
                 note += f", state_dict {r['bytes_per_synapse_all']:.2f} B/syn"
                 if "compile_s" in r:
                     note += (f", compile {r['compile_s']:.2f} s, loop build "
@@ -369,6 +380,7 @@ def main(argv=None) -> int:
     ap.add_argument("--load", default=None,
                     help="render the rows of an earlier --save instead of running")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--sparse-spikes", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     nets = [n.strip() for n in args.nets.split(",") if n.strip()]
@@ -385,7 +397,7 @@ def main(argv=None) -> int:
             import torch
             torch.set_num_threads(args.threads)
             result = snnc_worker(net, song_duration if net == "song" else duration,
-                                 args.seed, args.chunk)
+                                 args.seed, args.chunk, args.sparse_spikes)
         except Exception as exc:  # reported as the row's "not available: ..."
             traceback.print_exc()
             msg = " ".join(f"{type(exc).__name__}: {exc}".split())
@@ -424,10 +436,11 @@ def main(argv=None) -> int:
                 print(f"[{net}] brian2 {target}, {d:g} s ...", file=sys.stderr, flush=True)
                 rows.append(brian2_row(net, target, args.seed, d, build_root, args.timeout,
                                        env))
-            if not args.no_snnc:
-                print(f"[{net}] snnc clock, {d:g} s ...", file=sys.stderr, flush=True)
+            for sparse in () if args.no_snnc else (False, True):
+                print(f"[{net}] {SNNC_SPARSE if sparse else SNNC}, {d:g} s ...",
+                      file=sys.stderr, flush=True)
                 rows.append(snnc_row(net, args.seed, d, args.threads, args.chunk,
-                                     args.timeout, env, build_root))
+                                     args.timeout, env, build_root, sparse))
             results[net] = rows
     finally:
         shutil.rmtree(build_root, ignore_errors=True)
