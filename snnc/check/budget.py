@@ -10,8 +10,9 @@ The estimate follows what snnc.runtime allocates for one sample (B = 1; a batch 
 about B times the run's part) and one run of `steps` steps, autograd on:
   - KEPT for the module's life: every op's parameters and buffers as the runtime builds
     them (`sparse`: per existing synapse, p × in × out of them, a weight and three
-    indices; per-synapse delays: an int64 per synapse the op stores), the populations'
-    states and ILC feedback;
+    indices; per-synapse delays: per synapse the op stores, the smallest integer that
+    holds the connection's range, 1 byte up to 127 steps, 2 up to 32 767, else 4), the
+    populations' states and ILC feedback;
   - RUN, until the forward returns or its backward has run: the [T, 1, *shape] sequence
     of every encoder and population, and where gradients flow every op's output, delay
     line and synapse, with what autograd or the kernels keep beside them (max-pooling's
@@ -20,10 +21,16 @@ about B times the run's part) and one run of `steps` steps, autograd on:
   - TRANSIENT while one op runs (only the largest counts): what is freed at once, such as
     noise, a transposed weight, one delay's weights, an op output no gradient needs.
 Views (flatten, an input repeated over T) cost nothing until an op copies them.
+On the clock backend the compiled loop (snnc/kernels/loop.py) also holds, while it runs,
+each per-synapse-delay connection's synapses sorted by source and delay (RUN, see
+LOOP_GROUP_BYTES).
 
 Per-synapse delays also cost time: each distinct delay that can deliver something in a
 call is one pass over the op's synapses (SynapseDelays in snnc/runtime/layers.py), so a
-wide `delay uniform(a, b)` over a long run is refused when its work would be absurd.
+wide `delay uniform(a, b)` over a long run is refused when its work would be absurd. The
+clock backend's compiled loop instead sorts the synapses by delay once per call and then
+visits, at each step and for each delay, only the sources that spiked: its work is what
+counts where it runs the connection (see _loop_delay_work).
 """
 from __future__ import annotations
 
@@ -49,9 +56,10 @@ from snnc.ir.nodes import (
 )
 from snnc.ir.values import Uniform
 from snnc.limits import MAX_DELAY_WORK, format_bytes, max_memory_bytes
+from snnc.registry import SYNAPSES
 
 VALUE = BYTES_PER_VALUE  # float32
-INDEX = 8                # int64: per-synapse delays, max-pooling's indices
+INDEX = 8                # int64: max-pooling's indices, batchnorm's counter
 DOUBLE = 8               # float64
 KEPT, RUN, TRANSIENT = "kept", "run", "transient"
 # SpikeLinear lists the nonzeros of a spike input up to a quarter of its entries, as an
@@ -77,6 +85,19 @@ SPARSE_DRAW_BYTES = 20
 SPARSE_EVENT_BYTES = 56
 SPARSE_EVENT_DENSITY = 0.005
 SPARSE_MAX_EVENTS = 2**20
+# The clock backend's compiled loop (templates/kernels/loop.c.j2, snnc/runtime/compiled.py)
+# runs a pipeline of these ops around one weighted op (on a flat input unless one_to_one),
+# with per-synapse delays unless its synapse is presynaptic. Each call (a run is cut into
+# calls of at most LOOP_STEPS_PER_CALL steps: compiled.STEPS_PER_CALL, which
+# tests/test_large.py checks) copies the delays as int64 and sorts each source's synapses
+# by delay into int64 lists of synapse and target, LOOP_GROUP_BYTES per synapse, with two
+# int64 offsets per source and delay, all connections' at once; that takes about
+# LOOP_GROUP_OPERATIONS per synapse.
+LOOP_OPS = frozenset({"flatten", "scale", "dense", "sparse", "one_to_one"})
+LOOP_STEPS_PER_CALL = 2**14
+LOOP_GROUP_BYTES = 8 + 8 + 8
+LOOP_GROUP_OFFSET_BYTES = 2 * 8
+LOOP_GROUP_OPERATIONS = 4
 
 
 @dataclass(frozen=True)
@@ -111,14 +132,15 @@ class Estimate:
 
 
 def check_budget(network: Network) -> None:
-    """Refuse, with one SnnError, a network whose softbp module would need more memory
-    than SNNC_MAX_MEMORY allows, or whose per-synapse delays would take absurdly long."""
-    stepwise = _step_by_step(network)
-    for conn in network.connections:
-        _check_delay_work(conn, network.steps, stepwise)
+    """Refuse, with one SnnError, a network whose module would need more memory than
+    SNNC_MAX_MEMORY allows (first: an absurd size is refused for its memory), or whose
+    per-synapse delays would take absurdly long."""
     estimate = estimate_memory(network)
     limit = max_memory_bytes()
     if estimate.total <= limit:
+        stepwise = _step_by_step(network)
+        for conn in network.connections:
+            _check_delay_work(conn, network.steps, stepwise, network.backend)
         return
     largest = estimate.largest(3)
     top = [largest[0], *(p for p in largest[1:] if p.bytes >= estimate.total / 100)]
@@ -145,6 +167,8 @@ def estimate_memory(network: Network) -> Estimate:
     parts = [*_encoders(network.encoders, steps)]
     for conn in network.connections:
         parts += _connection(conn, steps, conn.src in inputs, conn.src in grad)
+        if network.backend == "clock" and _loop_delays(conn) is not None:
+            parts.append(_loop_groups(conn))
     for pop in network.populations:
         model = (pop.model.name, pop.model.origin)
         if model not in saved:
@@ -236,12 +260,46 @@ def _delayed_op(conn: Connection) -> Op | None:
     return weighted[0] if len(weighted) == 1 else None
 
 
+def delay_bytes(low: int, high: int) -> int:
+    """Bytes per synapse of delays in [low, high]: the smallest of int8, int16, int32
+    (else int64) that holds them (runtime.layers.SynapseDelays.dtype_for)."""
+    for size in (1, 2, 4):
+        if -(2 ** (8 * size - 1)) <= low and high < 2 ** (8 * size - 1):
+            return size
+    return 8
+
+
+def _loop_delays(conn: Connection) -> Op | None:
+    """The op whose per-synapse delays the clock backend's compiled loop carries (see
+    LOOP_OPS), or None. The loop runs a network only where it runs all of it (every
+    population's step too, which is known after lowering); where it does not, the
+    PyTorch path costs what the softbp count says."""
+    op = _delayed_op(conn) if isinstance(conn.delay, Uniform) else None
+    if op is None or any(o.kind not in LOOP_OPS for o in conn.ops):
+        return None
+    if op.kind != "one_to_one" and len(op.in_shape) != 1:
+        return None
+    if conn.synapse is not None and SYNAPSES[conn.synapse.kind].presynaptic:
+        return None
+    return op
+
+
+def _loop_groups(conn: Connection) -> Part:
+    op = _loop_delays(conn)
+    sources = numel(op.in_shape) if op.kind == "one_to_one" else op.in_shape[-1]
+    lags = conn.max_delay - conn.min_delay + 1
+    size = LOOP_GROUP_BYTES * _stored_synapses(op) + LOOP_GROUP_OFFSET_BYTES * sources * lags
+    return Part(f"connection '{conn.name}': compiled loop's synapses by delay", size, op.pos,
+                RUN)
+
+
 def _op(conn: Connection, op: Op, steps: int, life: str, delayed: bool) -> list[Part]:
     label = f"connection '{conn.name}': {op.kind}"
     parts = [Part(f"{label} {what}", size, op.pos, KEPT) for what, size in _kept(op)]
     if delayed:
         synapses = _stored_synapses(op)
-        parts.append(Part(f"{label} per-synapse delays", INDEX * synapses, op.pos, KEPT))
+        parts.append(Part(f"{label} per-synapse delays",
+                          delay_bytes(conn.min_delay, conn.max_delay) * synapses, op.pos, KEPT))
         # one delay's synapses (bool) and their weights, two delays' at a time
         parts.append(Part(f"{label} one delay's weights", 2 * (1 + VALUE) * synapses, op.pos,
                           TRANSIENT))
@@ -396,23 +454,45 @@ def _changes(expr: ex.Expr, changing: set[str]) -> bool:
 
 
 # ------------------------------------------------------------------ delay work
-def _check_delay_work(conn: Connection, steps: int, stepwise: bool) -> None:
+def _check_delay_work(conn: Connection, steps: int, stepwise: bool,
+                      backend: str = "softbp") -> None:
     """Refuse per-synapse delays whose passes (one per distinct delay that can deliver
-    in a call, see SynapseDelays) would cost more than MAX_DELAY_WORK per sample."""
+    in a call, see SynapseDelays; on the clock backend, the compiled loop's work where it
+    carries the connection) would cost more than MAX_DELAY_WORK per sample."""
     op = _delayed_op(conn) if isinstance(conn.delay, Uniform) else None
     if op is None:
         return
     synapses = _stored_synapses(op)
     distinct = min(int(conn.delay.high - conn.delay.low) + 1, synapses)
-    passes, rows = _delay_passes(distinct, steps, stepwise)
-    work = passes * (DELAY_PASS_OPERATIONS * synapses + DELAY_PASS_OVERHEAD) + rows * synapses
+    if backend == "clock" and _loop_delays(conn) is not None:
+        work = _loop_delay_work(conn, op, steps)
+        why = ("the compiled loop looks at the sources once per delay and step, and sorts "
+               "the synapses by delay at each call")
+    else:
+        passes, rows = _delay_passes(distinct, steps, stepwise)
+        work = passes * (DELAY_PASS_OPERATIONS * synapses + DELAY_PASS_OVERHEAD) \
+            + rows * synapses
+        why = ("each distinct delay shorter than the run costs a pass over the synapses "
+               "(per step when the network is recurrent)")
     if work > MAX_DELAY_WORK:
         raise SnnError(f"per-synapse delays of connection '{conn.name}' would cost about "
                        f"{work:.2g} operations per sample ({distinct} distinct delays over "
                        f"{steps} steps on {synapses} synapses); at most {MAX_DELAY_WORK:.0e}",
-                       conn.pos, "each distinct delay shorter than the run costs a pass over "
-                       "the synapses (per step when the network is recurrent): narrow the "
-                       "range of `delay uniform(a, b)` or shorten the run")
+                       conn.pos, f"{why}: narrow the range of `delay uniform(a, b)` or "
+                       "shorten the run")
+
+
+def _loop_delay_work(conn: Connection, op: Op, steps: int) -> int:
+    """The compiled loop's work for per-synapse delays in a run of `steps`, beyond what
+    the same connection without them costs (each spike reaching its synapses): the sort
+    by delay at each call, and at each step, for each delay up to the steps run, a look
+    at every source that may have spiked (all of them, at worst)."""
+    synapses = _stored_synapses(op)
+    sources = numel(op.in_shape) if op.kind == "one_to_one" else op.in_shape[-1]
+    lags = conn.max_delay - conn.min_delay + 1
+    calls = -(-steps // LOOP_STEPS_PER_CALL)
+    sorting = calls * (LOOP_GROUP_OPERATIONS * synapses + sources * lags)
+    return sorting + steps * min(lags, steps) * sources
 
 
 def _delay_passes(distinct: int, steps: int, stepwise: bool) -> tuple[int, int]:

@@ -148,14 +148,33 @@ class SynapseDelays(StepAware):
     the same currents in one call of T steps (layer mode) or T calls of one step (step
     mode). A call runs the op once per delay that delivers something in it (d below the
     steps it sees, history included), over the steps it delivers to: at most
-    min(distinct delays, T) ops, however wide the range."""
+    min(distinct delays, T) ops, however wide the range.
+
+    `delays` is of the smallest signed integer type that holds [low, high]
+    (`dtype_for`: int8 up to 127 steps, int16 up to 32 767, int32 beyond), 1 to 4 bytes
+    per synapse. The draw is the one of an int64 `torch.randint(low, high + 1, shape)`,
+    value for value (docs/RNG.md): PyTorch's CPU kernel draws each element alike whatever
+    the type (one 32-bit output of the generator below a range of 2²⁸, else 64 bits,
+    `output % range + low` in int64) and only then casts it, which keeps it exact where
+    it fits. A state_dict of another type (an int64 one, saved before) loads converted;
+    one with a delay the type cannot hold is refused rather than wrapped."""
 
     def __init__(self, inner: nn.Module, low: int, high: int):
         super().__init__()
         self.inner, self.low, self.high = inner, int(low), int(high)
         self.register_buffer("delays", torch.randint(self.low, self.high + 1,
-                                                     tuple(inner.weight.shape)))
+                                                     tuple(inner.weight.shape),
+                                                     dtype=self.dtype_for(self.low, self.high)))
         self.reset()
+
+    @staticmethod
+    def dtype_for(low: int, high: int) -> torch.dtype:
+        """The smallest of int8, int16, int32 (else int64) whose range holds [low, high]."""
+        for dtype in (torch.int8, torch.int16, torch.int32):
+            info = torch.iinfo(dtype)
+            if info.min <= low and high <= info.max:
+                return dtype
+        return torch.int64
 
     def reset(self) -> None:
         self.history: list[torch.Tensor] = []  # [n, B, *in] blocks of steps, oldest first
@@ -181,10 +200,22 @@ class SynapseDelays(StepAware):
             return self.inner.synapses()
         return _Linear
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # a sparse op's state may hold another draw, with another count of synapses
-        resize_for_loading(self, state_dict, prefix, ("delays",))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        key, dtype = prefix + "delays", self.dtype_for(self.low, self.high)
+        incoming, info = state_dict.get(key), torch.iinfo(dtype)
+        if isinstance(incoming, torch.Tensor) and incoming.numel() and incoming.dtype != dtype \
+                and (incoming.min() < info.min or incoming.max() > info.max):
+            error_msgs.append(f'While copying the buffer named "{key}": per-synapse delays in '
+                              f"[{self.low}, {self.high}] are stored as {dtype}, which cannot "
+                              f"hold {int(incoming.min())} .. {int(incoming.max())}")
+            state_dict = {**state_dict, key: self.delays}  # left as they are
+        else:  # a sparse op's state may hold another draw, with another count of synapses
+            resize_for_loading(self, state_dict, prefix, ("delays",))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        if self.delays.dtype != dtype:  # load_state_dict(assign=True) takes the tensor itself
+            self.delays = self.delays.to(dtype)
 
 
 class _Timeline:
