@@ -212,11 +212,6 @@ def test_the_budget_counts_the_delays_a_module_keeps(tmp_path):
         sum(t.numel() * t.element_size() for t in tensors) + states
 
 
-def test_the_budget_and_the_compiled_loop_agree_on_its_calls():
-    from snnc.runtime import compiled
-    assert budget.LOOP_STEPS_PER_CALL == compiled.STEPS_PER_CALL
-
-
 def test_the_clock_loops_delay_work_is_bounded_too(tmp_path):
     """Where the loop runs the delays its work counts, and an absurd one is still refused."""
     body = "backend = clock\nsteps = {}\npopulation a[1000] = LIF\n" \

@@ -268,6 +268,8 @@ def test_the_budget_counts_what_the_layer_keeps(tmp_path):
                         "connect i -> p : sparse(p = 0.1)", "kept"))
     [network] = check_program(load(path))
     layer = snnc_compile(path)().connection("i->p").ops[0]
+    assert "by_target" not in dict(layer.named_buffers())  # made at its first use, counted
+    layer.target_index()
     kept = sum(t.numel() * t.element_size() for t in [*layer.parameters(), *layer.buffers()])
     states = sum(p.state_bytes() for p in network.populations)
     per_synapse = budget.VALUE + budget.SPARSE_INDEXES * 4  # the estimate's p × in × out

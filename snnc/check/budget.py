@@ -28,7 +28,7 @@ LOOP_GROUP_BYTES).
 Per-synapse delays also cost time: each distinct delay that can deliver something in a
 call is one pass over the op's synapses (SynapseDelays in snnc/runtime/layers.py), so a
 wide `delay uniform(a, b)` over a long run is refused when its work would be absurd. The
-clock backend's compiled loop instead sorts the synapses by delay once per call and then
+clock backend's compiled loop instead sorts the synapses by delay once before a run and then
 visits, at each step and for each delay, only the sources that spiked: its work is what
 counts where it runs the connection (see _loop_delay_work).
 """
@@ -87,15 +87,13 @@ SPARSE_EVENT_DENSITY = 0.005
 SPARSE_MAX_EVENTS = 2**20
 # The clock backend's compiled loop (templates/kernels/loop.c.j2, snnc/runtime/compiled.py)
 # runs a pipeline of these ops around one weighted op (on a flat input unless one_to_one),
-# with per-synapse delays unless its synapse is presynaptic. Each call (a run is cut into
-# calls of at most LOOP_STEPS_PER_CALL steps: compiled.STEPS_PER_CALL, which
-# tests/test_large.py checks) copies the delays as int64 and sorts each source's synapses
-# by delay into int64 lists of synapse and target, LOOP_GROUP_BYTES per synapse, with two
-# int64 offsets per source and delay, all connections' at once; that takes about
-# LOOP_GROUP_OPERATIONS per synapse.
+# with per-synapse delays unless its synapse is presynaptic. Before a run it sorts each
+# source's synapses by delay (snnc_loop_prepare; kept for the next runs while the
+# synapses stay) into lists of synapse and target in the sparse ops' index type
+# (int32), LOOP_GROUP_BYTES per synapse, with two int64 offsets per source and delay, all
+# connections' at once; that takes about LOOP_GROUP_OPERATIONS per synapse.
 LOOP_OPS = frozenset({"flatten", "scale", "dense", "sparse", "one_to_one"})
-LOOP_STEPS_PER_CALL = 2**14
-LOOP_GROUP_BYTES = 8 + 8 + 8
+LOOP_GROUP_BYTES = 4 + 4
 LOOP_GROUP_OFFSET_BYTES = 2 * 8
 LOOP_GROUP_OPERATIONS = 4
 
@@ -485,13 +483,12 @@ def _check_delay_work(conn: Connection, steps: int, stepwise: bool,
 def _loop_delay_work(conn: Connection, op: Op, steps: int) -> int:
     """The compiled loop's work for per-synapse delays in a run of `steps`, beyond what
     the same connection without them costs (each spike reaching its synapses): the sort
-    by delay at each call, and at each step, for each delay up to the steps run, a look
+    by delay before the run, and at each step, for each delay up to the steps run, a look
     at every source that may have spiked (all of them, at worst)."""
     synapses = _stored_synapses(op)
     sources = numel(op.in_shape) if op.kind == "one_to_one" else op.in_shape[-1]
     lags = conn.max_delay - conn.min_delay + 1
-    calls = -(-steps // LOOP_STEPS_PER_CALL)
-    sorting = calls * (LOOP_GROUP_OPERATIONS * synapses + sources * lags)
+    sorting = LOOP_GROUP_OPERATIONS * synapses + sources * lags
     return sorting + steps * min(lags, steps) * sources
 
 

@@ -7,6 +7,6 @@ KERNEL_ABI = 4  # 4: which inputs reach the outputs (snnc_spike_sources, snnc_an
 # The compiled clock loop's (snnc/kernels/loop.py, templates/kernels/loop.c.j2): bump it
 # whenever snnc_loop's signature or the meaning of a layout entry changes; a loop of
 # another version is refused by snnc.runtime.compiled.
-LOOP_ABI = 2  # 2: Poisson drawn in the loop (generator, threshold), encoders' monitors
+LOOP_ABI = 3  # 3: snnc_loop_prepare/release; delays in their own type; spike events
 # The words of templates/kernels/mt19937.h.j2's mt19937_t: 624 of state, left, next.
 MT19937_WORDS = 626

@@ -40,6 +40,7 @@ import json
 import math
 
 from snnc import __version__
+from snnc.check.budget import delay_bytes
 from snnc.ir import expr as ex
 from snnc.kernels.abi import LOOP_ABI, MT19937_WORDS
 from snnc.kernels.context import commentable, printed_step, step_context, supports
@@ -259,8 +260,10 @@ class _Loop:
         # how many synapses there are, as C
         out["synapses"] = str(size) if size is not None else f"{out['offsets']}[{n_in}]"
         if proj.synapse_delays:
-            # its detail is the source, whose History SynapseDelays's own is made from
-            out["delays"] = add("delays", name, proj.src, shape=shape, ctype="int64_t")
+            # its detail is the source, whose History SynapseDelays's own is made from;
+            # stored in the least integer type of their range, passed as they are
+            ctype = f"int{8 * delay_bytes(*proj.synapse_delays)}_t"
+            out["delays"] = add("delays", name, proj.src, shape=shape, ctype=ctype)
         if kind == "dense" and proj.ops[proj.weighted].params.get("bias"):
             # SpikeLinear starts from the bias; SynapseDelays adds it after the delays' sum
             out["bias"] = {"array": add("bias", name, shape=(n_out,)),

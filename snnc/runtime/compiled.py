@@ -19,6 +19,7 @@ import ctypes
 import json
 import math
 import os
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,8 +49,14 @@ EVENT_BYTES = 1 << 30
 # The arguments made for each call, not gathered from the modules.
 PER_CALL = ("external", "monitor", "events", "event_counts")
 _FALLBACK = "the PyTorch path runs instead (the same spikes, slower)"
-_FUNCTIONS = {"snnc_loop": (ctypes.c_int, [ctypes.c_int64] * 3 + [ctypes.c_int, ctypes.c_void_p]),
+_FUNCTIONS = {"snnc_loop": (ctypes.c_int, [ctypes.c_int64] * 3 + [ctypes.c_int, ctypes.c_void_p,
+                                                                    ctypes.c_void_p]),
+              "snnc_loop_prepare": (ctypes.c_int, [ctypes.c_void_p,
+                                                   ctypes.POINTER(ctypes.c_void_p)]),
+              "snnc_loop_release": (None, [ctypes.c_void_p]),
               "snnc_loop_layout": (ctypes.c_char_p, [])}
+# What snnc_loop_prepare makes depends on these arguments' values alone.
+_PREPARED_FROM = ("delays", "offsets", "targets")
 
 
 def enabled() -> bool:
@@ -116,6 +123,8 @@ class Loop:
 
     def __init__(self, library: native.Library, layout: list[Entry], index: torch.dtype):
         self.library, self.layout, self.index = library, layout, index
+        # per Simulator, what snnc_loop_prepare made for it, while its synapses stay
+        self.prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def run(self, sim, inputs: Mapping[str, tuple[torch.Tensor, bool]], start: int,
             stop: int, out: Mapping[str, torch.Tensor], samples,
@@ -135,13 +144,14 @@ class Loop:
             chunk = max(1, min(chunk, EVENT_BYTES // (8 * sim.batch_size * widest)))
         if samples.weights:
             chunk = min(chunk, samples.every)
+        prepared = self._prepared(sim, arrays)
         t, lo = sim.t, start
         try:
             while lo < stop:
                 hi = min(stop, lo + chunk)
                 if samples.weights:  # up to the next sample
                     hi = min(hi, lo + samples.every - t % samples.every)
-                self._call(sim, arrays, inputs, out, events, lo, hi, t)
+                self._call(sim, arrays, inputs, out, events, prepared, lo, hi, t)
                 t, lo = t + hi - lo, hi
                 if samples.weights and t % samples.every == 0:
                     arrays.put_weights()
@@ -149,9 +159,28 @@ class Loop:
         finally:  # what ran, even where an interrupt or an error stopped the run
             arrays.put_back(t)
 
+    def _prepared(self, sim, arrays: _Arrays) -> int | None:
+        """What the calls share (the synapses by delay), made again where the delays or
+        the synapses changed since the last run (a state_dict loaded, say)."""
+        key = tuple((t.data_ptr(), t._version) for e, t in zip(self.layout, arrays.tensors,
+                                                               strict=True)
+                    if e.kind in _PREPARED_FROM)
+        held = self.prepared.get(sim)
+        if held is not None and held.key == key:
+            return held.handle
+        self.prepared.pop(sim, None)
+        handle = ctypes.c_void_p()
+        pointers = [arrays.pointer(i, e, {}, {}, 0, 0, {}) for i, e in enumerate(self.layout)]
+        failed = self.library.snnc_loop_prepare((ctypes.c_void_p * len(pointers))(*pointers),
+                                                ctypes.byref(handle))
+        held = _Prepared(self.library, handle.value, key)
+        _raise_for(failed)
+        self.prepared[sim] = held
+        return held.handle
+
     def _call(self, sim, arrays: _Arrays, inputs: Mapping[str, tuple[torch.Tensor, bool]],
-              out: Mapping[str, torch.Tensor], events: Mapping[str, object], lo: int,
-              hi: int, t: int) -> None:
+              out: Mapping[str, torch.Tensor], events: Mapping[str, object],
+              prepared: int | None, lo: int, hi: int, t: int) -> None:
         """The run's steps lo .. hi - 1 (the network's t ..) in one call of the loop."""
         external = {e.owner: _external(sim, e, inputs, lo, hi, t) for e in self.layout
                     if e.kind == "external" and e.owner not in arrays.drawn}
@@ -161,13 +190,26 @@ class Loop:
         pointers = [arrays.pointer(i, e, external, out, lo, hi, buffers)
                     for i, e in enumerate(self.layout)]
         failed = self.library.snnc_loop(t, hi - lo, sim.batch_size, torch.get_num_threads(),
-                                        (ctypes.c_void_p * len(pointers))(*pointers))
-        if failed == 2:
-            raise ValueError("snnc: a sparse op's synapses (offsets, targets) are inconsistent")
-        if failed:
-            raise MemoryError("snnc: the compiled loop ran out of memory")
+                                        (ctypes.c_void_p * len(pointers))(*pointers), prepared)
+        _raise_for(failed)
         for key, (written, counts) in buffers.items():
             events[key].add_call(lo, hi - lo, written, counts)
+
+
+class _Prepared:
+    """What snnc_loop_prepare made, freed with its owner (a Loop's entry for one
+    Simulator: a copy of the Simulator never shares it)."""
+
+    def __init__(self, library: native.Library, handle: int | None, key: tuple):
+        self.handle, self.key = handle, key
+        weakref.finalize(self, library.snnc_loop_release, handle)
+
+
+def _raise_for(failed: int) -> None:
+    if failed == 2:
+        raise ValueError("snnc: a sparse op's synapses (offsets, targets) are inconsistent")
+    if failed:
+        raise MemoryError("snnc: the compiled loop ran out of memory")
 
 
 def _event_buffers(batch: int, steps: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -230,10 +272,12 @@ class _Arrays:
             return _shared(op.weight, self.like)
         if e.kind == "bias":
             return _shared(inner.bias, self.like)
+        if e.kind in ("target_offsets", "by_target"):
+            inner.target_index()
         if e.kind in ("offsets", "targets", "target_offsets", "by_target"):
             return getattr(inner, e.kind).to(self.index).contiguous()
-        if e.kind == "delays":
-            return op.delays.to(torch.int64).contiguous()
+        if e.kind == "delays":  # in the type the loop was rendered for (a no-op, as built)
+            return op.delays.to(SynapseDelays.dtype_for(op.low, op.high)).contiguous()
         if e.kind in ("synapse_state", "synapse_params"):
             return self._synapse(connection, e)
         return self._trace(sim.rules[e.owner], op, e)

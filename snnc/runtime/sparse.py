@@ -8,8 +8,9 @@ spike is an event at its source: what it reaches is one contiguous slice, which 
 the forward on spikes runs here and how an event-driven simulator propagates; and the
 gradient to the input (per source, a sum over its targets) is a CSR product as stored.
 Only the forward on a dense input wants the other order (per target, its sources): that
-index is kept beside (`by_target`, `target_offsets`, `target_sources`), derived from the
-stored one and never saved.
+index (`by_target`, `target_offsets`, `target_sources`) is derived from the stored one at
+its first use, kept beside it and never saved; a simulation that only propagates spikes
+(the clock backend without STDP) never makes it, and keeps 8 bytes less per synapse.
 
 On spikes, the forward and the weight gradient visit only the synapses that the input's
 nonzeros reach (events); on denser input they, and always the gradient to the input, are
@@ -205,7 +206,6 @@ class SparseLinear(nn.Module):
         self.register_buffer("targets", targets)
         bound = 1 / math.sqrt(in_features)
         self.weight = nn.Parameter(torch.empty(len(targets)).uniform_(-bound, bound))
-        self._index_by_target()
 
     @property
     def synapse_count(self) -> int:
@@ -225,15 +225,24 @@ class SparseLinear(nn.Module):
         return dense.index_put((self.targets.long(), self.sources()), values)
 
     def synapses(self) -> Synapses:
+        target_offsets, by_target, target_sources = self.target_index()
         return Synapses(self.in_features, self.out_features, self.offsets, self.targets,
-                        self.target_offsets, self.by_target, self.target_sources)
+                        target_offsets, by_target, target_sources)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _SparseProduct.apply(self.synapses(), x, self.weight)
 
+    def target_index(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(target_offsets, by_target, target_sources): the synapses in target order,
+        made at the first call after building or loading (buffers that are not saved, so
+        they follow the module's device)."""
+        if getattr(self, "by_target", None) is None:
+            self._index_by_target()
+        return self.target_offsets, self.by_target, self.target_sources
+
     def _index_by_target(self) -> None:
         """The synapses in target order (sources ascending within a target, as the stored
-        order is), for the forward on dense input; buffers that are not saved."""
+        order is), for the forward on dense input."""
         index = self.targets.dtype
         order = torch.argsort(self.targets, stable=True).to(index)
         counts = torch.bincount(self.targets, minlength=self.out_features)
@@ -248,7 +257,8 @@ class SparseLinear(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         resize_for_loading(self, state_dict, prefix, ("weight", "offsets", "targets"))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self._index_by_target()
+        for name in ("by_target", "target_offsets", "target_sources"):
+            self._buffers.pop(name, None)  # made again from what was loaded, when used
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
