@@ -145,8 +145,11 @@ def test_batch_size_runs_independent_simulations(tmp_path):
 def test_a_network_that_learns_refuses_a_batch(tmp_path):
     cls = build(tmp_path, "input i[2]\npopulation a[2] = IF\npopulation b[1] = IF\n"
                           "connect i -> a\nconnect a -> b : dense learn stdp()", "clock")
-    with pytest.raises(ValueError, match="batch_size must be 1"):
-        cls(batch_size=2).run(3, i=torch.ones(2, 2))
+    sim = cls(batch_size=2)
+    for start in (lambda: sim.run(3, i=torch.ones(2, 2)), lambda: sim.step(i=torch.ones(2, 2))):
+        with pytest.raises(ValueError, match=r"'a->b' learns.*batch_size=1 \(not 2\)"):
+            start()
+        assert sim.t == 0 and sim.populations["a"].states is None  # refused before a step
 
 
 def test_monitors_are_sized_before_a_run(tmp_path):

@@ -67,12 +67,9 @@ def enabled() -> bool:
 def loop_for(sim) -> Loop | None:
     """The compiled loop that can run `sim` as it is now, or None where its PyTorch path
     must: no loop for its network, SNNC_CLOCK_LOOP=0, a device or dtype other than the
-    CPU's float32 and float64, plasticity with a batch (which the PyTorch path refuses),
-    or a loop that does not build (one warning)."""
+    CPU's float32 and float64, or a loop that does not build (one warning)."""
     source, like = type(sim).loop_source, sim.like
     if source is None or not enabled() or like.device.type != "cpu" or like.dtype not in REAL:
-        return None
-    if len(sim.rules) and sim.batch_size != 1:
         return None
     return _loop(source, REAL[like.dtype], _index_type(sim))
 

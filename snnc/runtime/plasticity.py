@@ -45,10 +45,8 @@ class STDP(nn.Module):
 
     def update(self, source: History, post: torch.Tensor) -> None:
         """One step of learning: `source` the source's history (its last entry this
-        step's), `post` the target's spikes [1, *out] this step."""
-        if post.shape[0] != 1:
-            raise ValueError("plasticity runs one simulation at a time: batch_size must be 1 "
-                             "for a network that learns")
+        step's), `post` the target's spikes [1, *out] this step (a network that learns
+        is one simulation: Simulator._check_batch)."""
         layer = self.layer
         w = layer.weight
         arrived = self._arrived(source)

@@ -84,6 +84,7 @@ class Simulator(Network, metaclass=abc.ABCMeta):
 
     def step(self, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """One step: the spikes [B, *shape] of every population (and encoder)."""
+        self._check_batch()
         with torch.no_grad():
             return self._step(self._inputs_at(self._given(inputs, None), 0))
 
@@ -99,6 +100,7 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         memory in proportion to the spikes, not to steps x neurons. An input is
         [steps, B, *shape], or [B, *shape] held for every step. Monitors that would need
         more than SNNC_MAX_MEMORY are refused before anything runs."""
+        self._check_batch()
         steps = self.steps if steps is None else int(steps)
         every = _interval(weight_every)
         keys = self._monitored(record)
@@ -152,6 +154,16 @@ class Simulator(Network, metaclass=abc.ABCMeta):
                               f"{format_bytes(need)}, more than the limit of "
                               f"{format_bytes(limit)} (SNNC_MAX_MEMORY): record fewer "
                               "variables, run fewer steps at a time, or raise the limit")
+
+    def _check_batch(self) -> None:
+        """A network that learns is one simulation: its weights are the connections' own,
+        which a batch of independent simulations would each change their own way."""
+        rules = getattr(self, "rules", {})
+        if self.batch_size != 1 and len(rules):
+            raise ValueError(f"connection {', '.join(map(repr, rules))} learns, and a network "
+                             "that learns runs one simulation: build it with batch_size=1 "
+                             f"(not {self.batch_size}); for a sweep, one network per run "
+                             "(copy.deepcopy(net) keeps the weights)")
 
     # ------------------------------------------------------------------ one step
     def _step(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
