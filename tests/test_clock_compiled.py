@@ -391,3 +391,17 @@ def test_sparse_spikes_of_a_drawn_encoder(tmp_path):
     assert torch.equal(sparse["pre.spikes"].to_dense(), dense["pre.spikes"])
     assert torch.equal(sparse["post.spikes"].to_dense(), dense["post.spikes"])
     assert sparse["pre.spikes"]._nnz() == int(dense["pre.spikes"].sum())
+
+
+def test_events_of_a_population_of_several_axes(tmp_path):
+    """Sparse spikes of a [3, 4] population index each axis as the dense monitor does."""
+    cls = build(tmp_path, "seed = 1\nsteps = 30\nencoder e[3, 4] = poisson(rate = 300 Hz)\n"
+                          "population p[3, 4] = IF(v_threshold = 0.5)\n"
+                          "connect e -> p : one_to_one(w = uniform(0.2, 0.6))\n"
+                          "monitor p.spikes, e.spikes", name="grid.snn")
+    dense_net, sparse_net = pair(cls, batch=2)
+    dense, sparse = dense_net.run(30), sparse_net.run(30, sparse_spikes=True)
+    for key in ("p.spikes", "e.spikes"):
+        assert sparse[key].shape == (30, 2, 3, 4)
+        assert torch.equal(sparse[key].to_dense(), dense[key]), key
+    assert dense["p.spikes"].sum() > 0

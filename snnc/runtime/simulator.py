@@ -263,6 +263,16 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         return self.populations[node].states[var]
 
 
+def _unravel(flat: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """[len(shape), count]: the index along each axis of row-major flat indices (what
+    torch.unravel_index gives, without its first call's 0.3 s of set-up)."""
+    axes = []
+    for size in reversed(shape):
+        axes.append(flat % size)
+        flat = flat // size
+    return torch.stack(axes[::-1]) if axes else flat[None, :0]
+
+
 def _interval(every: int) -> int:
     if int(every) != every or every < 1:
         raise ValueError(f"weight_every is a number of steps, 1 or more; got {every!r}")
@@ -329,8 +339,6 @@ class SpikeEvents:
         # one order for every path and batch: by step, then simulation, then neuron
         key = (events[0] * self.batch + events[1]) * self.n + events[2]
         events = events[:, key.argsort()]
-        neuron = torch.stack(torch.unravel_index(events[2], self.shape)) if self.shape \
-            else events[:0]
-        indices = torch.cat([events[:2], neuron])
+        indices = torch.cat([events[:2], _unravel(events[2], self.shape)])
         return torch.sparse_coo_tensor(indices, torch.ones(indices.shape[1], dtype=dtype),
                                        self.size, is_coalesced=True, check_invariants=False)
