@@ -4,14 +4,14 @@ from __future__ import annotations
 import networkx as nx
 
 from snnc import __version__
-from snnc.backends import clock, softbp
+from snnc.backends import clock, event, softbp
 from snnc.backends.common import camel_case
 from snnc.errors import SnnError
 from snnc.plan.lower import lower
 from snnc.plan.support import check_supported
 from snnc.templating import templates
 
-BACKENDS = {"softbp": softbp, "clock": clock}
+BACKENDS = {"softbp": softbp, "clock": clock, "event": event}
 
 
 def render_all(graphs: list[nx.MultiDiGraph], backend: str | None = None

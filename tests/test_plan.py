@@ -4,6 +4,7 @@ a construct a backend cannot run is refused before rendering."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from snnc.compiler import compile as snnc_compile
 from snnc.errors import SnnError
 from snnc.plan.lower import lower
 from snnc.plan.nodes import LAYERS, STEPS
+from snnc.plan.support import check_supported
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SOFTBP_SAMPLES = ["cifar10_conv", "cuba", "digits_mlp", "mnist_mlp", "plif_fashion_mnist"]
@@ -161,15 +163,23 @@ def test_a_construct_the_backend_cannot_run_names_one_that_can(tmp_path):
     assert info.value.hint == "stdp runs on the clock backend"
 
 
-def test_a_construct_no_backend_runs_yet_says_so(tmp_path):
+def test_an_encoder_of_another_backend_names_it(tmp_path):
     path = tmp_path / "g.snn"
     path.write_text(net("input i[3]\nencoder g = gaussian_tuning(i, m = 4)\n"
-                        "population a[3, 4] = IF\nconnect g -> a"))
+                        "population a[3, 4] = Tempotron\nconnect g -> a"))
     with pytest.raises(SnnError) as info:
         snnc_compile(path, backend="softbp")
-    assert info.value.message.startswith("the softbp backend cannot run the encoder "
-                                         "gaussian_tuning (encoder 'g')")
-    assert "runs it yet" in info.value.hint
+    assert info.value.message.startswith("the softbp backend cannot run Tempotron")
+    assert info.value.hint == "Tempotron runs on the event backend"
+    plan = lower(analyse(path, None, ())[1][0])
+    with pytest.raises(SnnError) as info:
+        check_supported(plan, "clock")
+    assert info.value.message == ("the clock backend cannot run Tempotron (population 'a')")
+    with pytest.raises(SnnError) as info:
+        check_supported(replace(plan, populations=()), "softbp")
+    assert info.value.message == ("the softbp backend cannot run the encoder gaussian_tuning "
+                                  "(encoder 'g')")
+    assert info.value.hint == "gaussian_tuning runs on the event backend"
 
 
 def test_inspect_prints_the_plan(capsys):

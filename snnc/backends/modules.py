@@ -35,11 +35,11 @@ class LocalNames:
         self.seq = {n: scope.name(f"s_{n}") for n in plan.order}
 
 
-def shared(items, make: Callable, name: Callable, module: Scope
+def shared(items, make: Callable, name: Callable, module: Scope, says: str = "One step of"
            ) -> tuple[list[dict], dict[str, str]]:
     """One function per distinct body (`make(item)` -> args, lines, returns), named
-    `name(item)` in `module`'s scope, documented with the owners that run it; `items` are
-    (item, owner, what the owner is)."""
+    `name(item)` in `module`'s scope, documented (`says` its owners) with the owners that
+    run it; `items` are (item, owner, what the owner is)."""
     functions: dict[tuple, dict] = {}
     name_of = {}
     for item, owner, what in items:
@@ -53,7 +53,7 @@ def shared(items, make: Callable, name: Callable, module: Scope
     for fn in functions.values():
         owners = fn.pop("owners")
         names = ", ".join(f"'{n}'" for n in owners)
-        fn["doc"] = f"One step of {fn.pop('what')}{'s' if len(owners) > 1 else ''} {names}."
+        fn["doc"] = f"{says} {fn.pop('what')}{'s' if len(owners) > 1 else ''} {names}."
     return list(functions.values()), name_of
 
 

@@ -216,6 +216,7 @@ def _connection(conn: ast.Connect, ev: Evaluator, nodes: Mapping[str, object]) -
         raise SnnError(f"'{conn.dst.id}' is an {dst.kind}; connections end at populations",
                        conn.dst.pos)
     src = nodes[conn.src.id]
+    _check_spike_form(src, dst, conn)
     bound = [(op.func, bind(op, resolve(OPS, op, "op"), ev), op.pos) for op in conn.ops]
     dims = shapes.infer_pipeline(bound, src.name, src.shape, dst.name, dst.shape, conn.name,
                                  conn.pos)
@@ -229,6 +230,31 @@ def _connection(conn: ast.Connect, ev: Evaluator, nodes: Mapping[str, object]) -
                        conn.learn.pos, "add `dense`, `sparse`, `one_to_one` or a convolution")
     return Connection(conn.name, src.name, dst.name, ops, _delay(conn.delay, ev), synapse, rule,
                       src.shape, dst.shape, conn.pos, channel=channel)
+
+
+def _spike_forms(node) -> tuple[str, ...]:
+    """What a node sends: spike trains ([T, B, *shape]) or spike times ([B, *shape]); an
+    input, what its target reads."""
+    if isinstance(node, Encoder):
+        return ENCODERS[node.spec.kind].produces
+    if isinstance(node, Population):
+        return ("times",) if node.event_driven else ("spikes",)
+    return ("spikes", "times")
+
+
+def _check_spike_form(src, dst: Population, conn: ast.Connect) -> None:
+    """A spike-response model (`kernel`) reads spike times, a stepped one spike trains."""
+    wanted = "times" if dst.event_driven else "spikes"
+    sent = _spike_forms(src)
+    if wanted not in sent:
+        gives = {"times": "spike times", "spikes": "spike trains"}
+        what = src.spec.kind if isinstance(src, Encoder) else src.model.name
+        raise SnnError(f"population '{dst.name}' ({dst.model.name}) takes {gives[wanted]}, "
+                       f"but {src.kind} '{src.name}' ({what}) gives {gives[sent[0]]}",
+                       conn.src.pos,
+                       "spike-response models (a `kernel`, such as Tempotron) read spike "
+                       "times: gaussian_tuning, latency or another such model; stepped "
+                       "models read spike trains")
 
 
 def _channel(conn: ast.Connect, synapse: Spec | None, dst: Population) -> str | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from snnc.errors import Pos, SnnError
 from snnc.ir.values import Symbol
-from snnc.registry.core import LOG_LATENCY_T_MAX, STEPPED, P, Signature, ordered, table
+from snnc.registry.core import EVENT, LOG_LATENCY_T_MAX, STEPPED, P, Signature, ordered, table
 
 Shape = tuple[int, ...]
 
@@ -16,7 +16,8 @@ Shape = tuple[int, ...]
 class Encoder(Signature):
     sources: tuple[str, ...] = ()
     shape: Callable[[Shape, Mapping], Shape] | None = None
-    produces: str = "spikes"   # "spikes" ([T, B, *shape] trains) or "times"
+    # what it can send: "spikes" ([T, B, *shape] trains), "times" ([B, *shape] steps)
+    produces: tuple[str, ...] = ("spikes",)
     backends: frozenset[str] = STEPPED
 
 
@@ -36,7 +37,7 @@ ENCODERS: dict[str, Encoder] = table(
     Encoder("latency", (P("x", "source"), P("t_max", "time", 20),
                         P("mode", "choice", Symbol("linear"), "linear", "log")), "encoder",
             "one spike per element, earlier for larger values", combination=_latency,
-            sources=("x",)),
+            sources=("x",), produces=("spikes", "times"), backends=STEPPED | {EVENT}),
     Encoder("periodic", (P("pattern", "source"),), "encoder",
             "replays a [T, *] pattern, cycling", sources=("pattern",),
             shape=lambda s, p: s[1:]),
@@ -44,5 +45,5 @@ ENCODERS: dict[str, Encoder] = table(
                                 P("x_max", "number", 1.0), P("t_max", "time", 100)), "encoder",
             "Bohte et al.'s Gaussian receptive fields: m spike times per value",
             combination=ordered("x_min", "x_max", strict=True), sources=("x",),
-            shape=lambda s, p: (*s, p["m"]), produces="times", backends=frozenset()),
+            shape=lambda s, p: (*s, p["m"]), produces=("times",), backends=frozenset({EVENT})),
 )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from snnc.limits import MAX_ELEMENTS
-from snnc.registry.core import SOFTBP, STEPPED, P, Signature, table
+from snnc.registry.core import EVENT, SOFTBP, STEPPED, P, Signature, table
 
 Shape = tuple[int, ...]
 ShapeRule = Callable[[Shape, Mapping, int], Shape]  # (input, params, size) -> output
@@ -169,6 +169,9 @@ def _batchnorm_tensors(p: Mapping, i: Shape, o: Shape) -> tuple:
 
 
 _WEIGHTS = (P("w", "init", None), P("out", "int+", None))
+# linear ops, which the event backend applies to its sources' responses (their sum over
+# the spikes is the sum of what the op makes of each)
+LINEAR = STEPPED | {EVENT}
 # batch statistics and dropout masks belong to training, which a simulation does not do
 TRAINING = frozenset({SOFTBP})
 
@@ -176,31 +179,32 @@ TRAINING = frozenset({SOFTBP})
 OPS: dict[str, Op] = table(
     Op("dense", (P("bias", "bool", False), *_WEIGHTS), doc="fully connected on the last axis",
        shape=_dense, sizing=True, weighted=True, parameters=_dense_parameters,
-       synapses=_dense_synapses, tensors=_dense_tensors),
+       synapses=_dense_synapses, tensors=_dense_tensors, backends=LINEAR),
     Op("sparse", (P("p", "prob", 0.02), *_WEIGHTS), doc="each synapse exists with probability p",
        shape=_dense, sizing=True, weighted=True, parameters=_sparse_parameters,
-       synapses=_sparse_synapses, tensors=_sparse_tensors),
+       synapses=_sparse_synapses, tensors=_sparse_tensors, backends=LINEAR),
     Op("one_to_one", (P("w", "init", None),), doc="one weight per neuron", weighted=True,
        parameters=_elementwise, synapses=_elementwise,
-       tensors=lambda p, i, o: (("weight", i, True),)),
+       tensors=lambda p, i, o: (("weight", i, True),), backends=LINEAR),
     Op("conv1d", (P("k", "int+", 3), P("stride", "int+", 1), P("pad", "int0", 0),
                   P("bias", "bool", False), *_WEIGHTS), doc="1-d convolution over [C, L]",
        shape=_conv(1), sizing=True, size_axis=0, weighted=True, parameters=_conv_parameters,
-       synapses=_conv_synapses, tensors=_conv_tensors),
+       synapses=_conv_synapses, tensors=_conv_tensors, backends=LINEAR),
     Op("conv2d", (P("k", "int+", 3), P("stride", "int+", 1), P("pad", "int0", 1),
                   P("bias", "bool", False), *_WEIGHTS), doc="2-d convolution over [C, H, W]",
        shape=_conv(2), sizing=True, size_axis=0, weighted=True, parameters=_conv_parameters,
-       synapses=_conv_synapses, tensors=_conv_tensors),
+       synapses=_conv_synapses, tensors=_conv_tensors, backends=LINEAR),
     Op("maxpool", (P("k", "int+", 2),), doc="max over k×k windows, stride k", shape=_pool),
-    Op("avgpool", (P("k", "int+", 2),), doc="mean over k×k windows, stride k", shape=_pool),
-    Op("flatten", doc="all axes into one", shape=_flatten),
+    Op("avgpool", (P("k", "int+", 2),), doc="mean over k×k windows, stride k", shape=_pool,
+       backends=LINEAR),
+    Op("flatten", doc="all axes into one", shape=_flatten, backends=LINEAR),
     Op("batchnorm", (P("eps", "positive", 1e-5), P("momentum", "prob", 0.1)),
        doc="batch normalisation over channels", shape=_batchnorm,
        parameters=lambda p, i, o: 2 * i[0], tensors=_batchnorm_tensors,
        backends=TRAINING),
     Op("dropout", (P("p", "prob<1", 0.5),), doc="SNN dropout: one mask per run",
        backends=TRAINING),
-    Op("scale", (P("c", "number"),), doc="times a constant"),
+    Op("scale", (P("c", "number"),), doc="times a constant", backends=LINEAR),
     Op("noise", (P("std", "nonneg"),), doc="plus Gaussian noise"),
     Op("channel_maxpool", (P("k", "int+"),), doc="max over groups of k channels",
        shape=_channel_maxpool),

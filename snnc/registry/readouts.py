@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from snnc.registry.core import STEPPED, P, Signature, table
+from snnc.registry.core import EVENT, STEPPED, P, Signature, table
 
 
 @dataclass(frozen=True)
 class Readout(Signature):
     needs_v: bool = False
     # the clock backend's run() returns the monitors: it builds a network with a readout
-    # and leaves the readout to softbp's forward()
-    backends: frozenset[str] = STEPPED
+    # and leaves the readout to softbp's forward(); the event backend reads out its
+    # populations' voltage and first spikes
+    backends: frozenset[str] = STEPPED | {EVENT}
 
 
 READOUTS: dict[str, Readout] = table(

@@ -4,7 +4,7 @@ import contextlib
 import torch
 
 from snnc.ir.values import Normal, Uniform
-from snnc.runtime import encoders, readouts
+from snnc.runtime import encoders, event, readouts, response
 from snnc.runtime.factory import op
 from snnc.runtime.init import fill, init_weight
 from snnc.runtime.layers import (
@@ -37,7 +37,7 @@ from snnc.runtime.synapses import Synapse
 __all__ = [
     "ChannelMaxPool", "Connection", "Dropout", "Network", "Noise", "Normal", "OneToOne",
     "Population", "STDP", "Scale", "Simulator", "SparseLinear", "Uniform", "clamp",
-    "delay_sequence", "encoders",
+    "delay_sequence", "encoders", "event", "response",
     "fill", "heaviside", "init_weight", "logical_and", "logical_not", "logical_or", "maximum",
     "minimum", "Named", "op", "readouts", "seeded", "spike", "Synapse", "total", "truth",
     "where", "blend",

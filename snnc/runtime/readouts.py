@@ -31,5 +31,10 @@ def v(potentials: torch.Tensor) -> torch.Tensor:
     return potentials[-1]
 
 
+def trace(potentials: torch.Tensor) -> torch.Tensor:
+    """The membrane potential at every step, [B, *shape, T] (the event backend's `v`)."""
+    return potentials.movedim(0, -1)
+
+
 def v_max(potentials: torch.Tensor) -> torch.Tensor:
     return potentials.amax(0)

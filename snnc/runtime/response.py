@@ -1,0 +1,129 @@
+"""The event backend's populations: spike-response neurons (the Tempotron) whose voltage is
+an explicit function of their inputs' spike times, computed for all T time points at once.
+
+A population's voltage is v(t) = v_rest + the sum over its incoming connections of the
+connection's linear ops (flatten, dense, conv, scale, ...) applied, at every t, to the
+responses K(t - t_i - delay) of its source's spike times t_i (K the model's `kernel`, 0
+before the spike and where there is none). The ops are linear, so applying them to the
+responses equals summing the weighted responses neuron by neuron, and they run exactly as
+softbp runs them in layer mode, on [T, B, *in].
+
+Memory. The responses of a connection's source, [T, B, *in], are the large tensor (MNIST's
+784 x 16 inputs, T = 100, a batch of 64: 321 MB in float32); `respond` makes them in
+chunks of time steps of at most runtime.event.CHUNK_BYTES (one step at the least),
+applies the connection to each chunk and keeps only its output, [chunk, B, *out]; under
+autograd each chunk is checkpointed, so the backward makes its responses again instead of
+keeping them. The peak is therefore about one chunk's responses plus the voltage
+[T, B, *out], whatever T and the inputs (runtime.event's Memory section).
+
+Spike times are tensors [B, *shape] of steps, in the runtime's dtype, with the marker of
+snnc.runtime.event (NO_SPIKE) where a neuron does not fire; a population's output is its
+first threshold crossing in that form (and, for monitors and readouts, as a spike train
+[T, B, *shape] with one spike at that step).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from snnc.runtime import event
+
+Kernel = Callable[[torch.Tensor], torch.Tensor]
+
+
+def respond(times: torch.Tensor, steps: int, kernel: Kernel, connection: nn.Module,
+            delay: int = 0) -> torch.Tensor:
+    """What `connection` delivers at each of `steps` time points, [T, B, *out], from its
+    source's spike times [B, *in]: its ops applied to K(t - delay - t_i), a chunk of
+    steps at a time (runtime.event.map_traces).
+
+    Where every time is a whole step (encoders' times are) and none needs a gradient, the
+    ops are linear and time-invariant, so they are applied to the spikes themselves (one
+    per input, at its step: an op on spikes visits only them) and the kernel filters their
+    result over time, [T, B, *out] instead of [T, B, *in]; otherwise each input's
+    responses are made and the ops applied to those."""
+    times = event.delayed(times, delay)
+    rows = event.chunk_steps(times)
+    if whole_steps(times):
+        delivered = event.map_traces(connection, times, steps, spikes_at, rows)
+        return filtered(delivered, kernel)
+    return event.map_traces(connection, times, steps,
+                            lambda t, a, b: responses(t, a, b, kernel), rows)
+
+
+def whole_steps(times: torch.Tensor) -> bool:
+    """Whether every spike time is a whole step and none wants a gradient."""
+    return not times.requires_grad and bool(
+        ((times == torch.round(times)) | ~event.spiked(times)).all())
+
+
+def spikes_at(times: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """The spike trains of whole-step times for steps start .. stop-1: [stop - start, B,
+    *in], 1 where a neuron's time is that step."""
+    clock = torch.arange(start, stop, dtype=times.dtype, device=times.device)
+    return (clock.view(-1, *([1] * times.dim())) == times).to(times.dtype)
+
+
+def filtered(delivered: torch.Tensor, kernel: Kernel) -> torch.Tensor:
+    """v[t] = the sum over s <= t of K(t - s) delivered[s]: the kernel as a causal filter
+    over time, one [T, T] matrix product over the targets."""
+    steps = delivered.shape[0]
+    clock = torch.arange(steps, dtype=delivered.dtype, device=delivered.device)
+    lag = clock[:, None] - clock[None, :]
+    causal = lag >= 0
+    weights = torch.where(causal, kernel(torch.where(causal, lag, torch.zeros_like(lag))),
+                          torch.zeros_like(lag))
+    return (weights @ delivered.reshape(steps, -1)).view(delivered.shape)
+
+
+def responses(times: torch.Tensor, start: int, stop: int, kernel: Kernel) -> torch.Tensor:
+    """K(t - t_i) at steps start .. stop-1 for each spike time: [stop - start, B, *in], 0
+    before the spike and where there is none (the kernel is never evaluated there, so that
+    a time far away gives no overflow, nor its gradient a NaN)."""
+    clock = torch.arange(start, stop, dtype=times.dtype, device=times.device)
+    lag = clock.view(-1, *([1] * times.dim())) - times
+    after = (lag >= 0) & event.spiked(times)
+    return torch.where(after, kernel(torch.where(after, lag, torch.zeros_like(lag))),
+                       torch.zeros_like(lag))
+
+
+class SpikeResponse(nn.Module):
+    """A population of spike-response neurons: v = v_rest + what its connections deliver,
+    [T, B, *shape] (recorded as recorded["v"]); it fires where `fire(v)` first holds.
+    forward() returns that step as spike times [B, *shape] (NO_SPIKE: never)."""
+
+    def __init__(self, shape: tuple[int, ...], fire: Callable[[torch.Tensor], torch.Tensor],
+                 v_rest: float = 0.0):
+        super().__init__()
+        self.shape, self.fire, self.v_rest = tuple(shape), fire, float(v_rest)
+        self.recorded: dict[str, torch.Tensor] = {}
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        v = current + self.v_rest
+        self.recorded = {"v": v, "spikes": first_crossing(self.fire(v) != 0, v.dtype)}
+        return spike_times(self.recorded["spikes"])
+
+    def reset(self) -> None:
+        self.recorded = {}
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, v_rest={self.v_rest:g}"
+
+
+def first_crossing(crossed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[T, B, *shape] 0/1 of `dtype`: one spike at the first step where `crossed` holds
+    (none where it never does)."""
+    first = crossed & (torch.cumsum(crossed, dim=0) == 1)
+    return first.to(dtype)
+
+
+def spike_times(spikes: torch.Tensor) -> torch.Tensor:
+    """A spike train [T, B, *shape] (at most one spike per neuron) as spike times."""
+    steps = spikes.shape[0]
+    index = torch.arange(steps, dtype=spikes.dtype, device=spikes.device)
+    index = index.view(-1, *([1] * (spikes.dim() - 1)))
+    fired = spikes.amax(0) > 0
+    time = (spikes * index).sum(0)
+    return torch.where(fired, time, torch.full_like(time, event.NO_SPIKE))

@@ -1,0 +1,154 @@
+"""The event backend (snnc/backends/event.py, templates/event/, runtime.response): spike
+times in, every time point at once; checked against the kernel summed by hand."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import net
+from snnc.cli import main
+from snnc.compiler import compile as snnc_compile
+from snnc.errors import SnnError
+from snnc.runtime import event
+from snnc.runtime.event import NO_SPIKE
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+TAU, TAU_S = 15.0, 3.75
+
+
+def kernel(s: float) -> float:
+    """The Tempotron's K(s), its peak normalised to 1 (Gütig & Sompolinsky 2006), by hand."""
+    if s < 0:
+        return 0.0
+    peak = TAU * TAU_S * math.log(TAU / TAU_S) / (TAU - TAU_S)
+    v0 = 1 / (math.exp(-peak / TAU) - math.exp(-peak / TAU_S))
+    return v0 * (math.exp(-s / TAU) - math.exp(-s / TAU_S))
+
+
+def voltage(times: torch.Tensor, weight: torch.Tensor, steps: int, delay: int = 0
+            ) -> torch.Tensor:
+    """v[t, b, j] = sum_i w[j, i] K(t - delay - t_i), summed element by element."""
+    batch, inputs = times.shape
+    v = torch.zeros(steps, batch, weight.shape[0], dtype=torch.float64)
+    for t in range(steps):
+        for b in range(batch):
+            for i in range(inputs):
+                if times[b, i] >= 0:
+                    v[t, b] += weight[:, i].double() * kernel(t - delay - float(times[b, i]))
+    return v
+
+
+def build(tmp_path, body: str, name: str = "e.snn"):
+    path = tmp_path / name
+    path.write_text(net("backend = event\n" + body))
+    return snnc_compile(path)
+
+
+def spike_times(batch: int, inputs: int, steps: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    times = torch.randint(0, steps, (batch, inputs), generator=g).double()
+    times[torch.rand(batch, inputs, generator=g) < 0.2] = NO_SPIKE
+    return times
+
+
+def test_the_voltage_is_the_kernel_summed_over_the_input_spikes(tmp_path):
+    cls = build(tmp_path, "steps = 40\ninput t[6]\npopulation out[3] = Tempotron\n"
+                          "connect t -> out : dense\nmonitor out.v, out.spikes\n"
+                          "readout out = v")
+    sim = cls().double()
+    times = spike_times(4, 6, 40)
+    trace = sim(times)
+    expected = voltage(times, sim.connection("t->out").weight.detach(), 40)
+    assert trace.shape == (4, 3, 40)  # the event backend's `v`: [B, N, T]
+    torch.testing.assert_close(trace, expected.permute(1, 2, 0), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(sim.monitors["out.v"], expected, rtol=1e-12, atol=1e-12)
+    spikes = sim.monitors["out.spikes"]
+    crossed = expected >= 1.0
+    first = crossed & (crossed.cumsum(0) == 1)
+    assert torch.equal(spikes, first.double())
+
+
+def test_a_delay_shifts_the_voltage_and_chained_tempotrons_read_first_spikes(tmp_path):
+    cls = build(tmp_path, "seed = 4\nsteps = 50\ninput t[8]\n"
+                          "population a[4] = Tempotron(v_threshold = 0.9)\n"
+                          "population b[2] = Tempotron\n"
+                          "connect t -> a : dense(w = uniform(0, 0.5)) delay 3\n"
+                          "connect a -> b : dense(w = 1.5)\nmonitor a.v, a.spikes, b.v")
+    sim = cls().double()
+    times = spike_times(3, 8, 50, seed=1)
+    sim(times)
+    a = voltage(times, sim.connection("t->a").weight.detach(), 50, delay=3)
+    torch.testing.assert_close(sim.monitors["a.v"], a, rtol=1e-12, atol=1e-12)
+    crossed = a >= 0.9
+    fired = crossed.any(0)
+    assert fired.any() and not fired.all()  # some fire, some do not
+    first = torch.where(fired, crossed.double().argmax(0).double(), torch.tensor(NO_SPIKE))
+    b = voltage(first, sim.connection("a->b").weight.detach(), 50)
+    torch.testing.assert_close(sim.monitors["b.v"], b, rtol=1e-12, atol=1e-12)
+
+
+def test_chunks_of_steps_give_the_same_voltage_and_gradients(tmp_path, monkeypatch):
+    cls = build(tmp_path, "steps = 60\ninput t[10]\npopulation out[4] = Tempotron\n"
+                          "connect t -> out : dense\nreadout out = v_max")
+    times = spike_times(5, 10, 60, seed=2)
+    results = []
+    for budget in (1 << 30, 5 * 10 * 8):  # every step at once; one step per chunk
+        monkeypatch.setattr(event, "chunk_steps", lambda times, b=budget: max(
+            1, b // (times.numel() * times.element_size())))
+        torch.manual_seed(0)
+        sim = cls().double()
+        v_max = sim(times)
+        v_max.sum().backward()
+        results.append((v_max.detach(), sim.connection("t->out").weight.grad.clone()))
+    assert torch.equal(results[0][0], results[1][0])
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-12, atol=1e-12)
+
+
+def test_v_max_gradient_is_the_kernel_at_the_peak(tmp_path):
+    """d v_max_j / d w_ji = K(t_max,j - t_i): the seed's closed form."""
+    cls = build(tmp_path, "steps = 30\ninput t[5]\npopulation out[2] = Tempotron\n"
+                          "connect t -> out : dense\nreadout out = v_max")
+    sim = cls().double()
+    times = spike_times(1, 5, 30, seed=3)
+    v_max = sim(times)
+    v = voltage(times, sim.connection("t->out").weight.detach(), 30)
+    peak = v[:, 0].argmax(0)
+    for j in range(2):
+        (grad,) = torch.autograd.grad(v_max[0, j], sim.connection("t->out").weight,
+                                      retain_graph=True)
+        expected = [kernel(float(peak[j]) - float(t)) if t >= 0 else 0.0 for t in times[0]]
+        torch.testing.assert_close(grad[j], torch.tensor(expected, dtype=torch.float64))
+        assert torch.all(grad[1 - j] == 0)
+
+
+def test_the_mnist_sample_builds_and_encodes_every_pixel(tmp_path):
+    out = tmp_path / "tempotron.py"
+    assert main(["build", str(SAMPLES / "tempotron_mnist.snn"), "-o", str(out)]) == 0
+    assert "rt.response.respond(" in out.read_text()
+    sim = snnc_compile(SAMPLES / "tempotron_mnist.snn")()
+    pixels = torch.rand(2, 784, generator=torch.Generator().manual_seed(0))
+    assert sim(pixels).shape == (2, 10)
+    times = sim.encoders["spk"](pixels)
+    assert times.shape == (2, 784, 16) and event.spiked(times).any()
+
+
+@pytest.mark.parametrize("body, message", [
+    ("input t[3]\npopulation a[2] = Tempotron\npopulation b[2] = Tempotron\n"
+     "connect t -> a : dense\nconnect a -> b : dense\nconnect b -> a : dense delay 1",
+     "network t has a cycle: the event backend computes every time point at once"),
+    ("input t[3]\npopulation a[2] = Tempotron\nconnect t -> a : dense delay uniform(1, 3)",
+     "per-synapse delays in connection 't->a'"),
+    ("input t[3]\npopulation a[3] = Tempotron\nconnect t -> a via exp_current(tau = 5)",
+     "the event backend cannot run the synapse exp_current (connection 't->a')"),
+    ("input t[3]\npopulation a[2] = Tempotron\nconnect t -> a : dense | dropout(0.5)",
+     "the event backend cannot run the op dropout (connection 't->a')"),
+    ("input t[3]\npopulation a[3] = LIF\nconnect t -> a",
+     "the event backend cannot run LIF (population 'a')"),
+])
+def test_what_the_event_backend_cannot_run_is_a_build_error(tmp_path, body, message):
+    with pytest.raises(SnnError) as info:
+        build(tmp_path, body)
+    assert info.value.message.startswith(message)
