@@ -152,3 +152,26 @@ def test_what_the_event_backend_cannot_run_is_a_build_error(tmp_path, body, mess
     with pytest.raises(SnnError) as info:
         build(tmp_path, body)
     assert info.value.message.startswith(message)
+
+
+@pytest.mark.parametrize("ops, factor, fraction", [
+    ("dense", 1.0, 0.0),                 # spikes add weight columns (dense_of_spikes)
+    ("scale(0.5) | dense", 0.5, 0.0),    # the ops on spike trains, then the kernel filter
+    ("dense", 1.0, 0.25),                # times between steps: the ops on each response
+], ids=["columns", "trains", "responses"])
+def test_each_way_to_the_voltage_gives_the_kernel_sum(tmp_path, ops, factor, fraction):
+    cls = build(tmp_path, f"steps = 30\ninput t[6]\npopulation out[3] = Tempotron\n"
+                          f"connect t -> out : {ops}\nreadout out = v")
+    sim = cls().double()
+    times = spike_times(3, 6, 30, seed=5)
+    times = torch.where(times >= 0, times + fraction, times)
+    weight = sim.connection("t->out").weight
+    trace = sim(times)
+    expected = factor * voltage(times, weight.detach(), 30)
+    torch.testing.assert_close(trace, expected.permute(1, 2, 0), rtol=1e-12, atol=1e-12)
+    trace.sum().backward()
+    # dv/dw_ji summed over t and b: the kernel summed over input i's spike, times factor
+    sums = [sum(kernel(t - float(times[b, i])) for t in range(30) for b in range(3)
+                if times[b, i] >= 0) for i in range(6)]
+    expected_grad = factor * torch.tensor(sums, dtype=torch.float64).expand(3, 6)
+    torch.testing.assert_close(weight.grad, expected_grad, rtol=1e-10, atol=1e-12)

@@ -19,6 +19,41 @@ _OWN_NAMES = frozenset({"x", "spike", "fired", "rt", "torch", "__debug__"})
 _TEMPORARY = re.compile(r"_e[0-9]+")
 
 
+class _Body:
+    """The lines of a population's step function as they are printed: its names, the
+    temporaries of deep expressions (lines first), the charge."""
+
+    def __init__(self, pop: Population):
+        self.pop, self.states = pop, list(pop.model.states)
+        self.local = local_names(self.states + list(pop.learnable))
+        self.printer = TorchPrinter(lambda name: self.local.get(name, name), like="x")
+        self.dynamic = {"x", *self.states}
+        self.lines: list[str] = []
+        self.fresh = _fresh()
+
+    def expression(self, expr: ex.Expr) -> ex.Expr:
+        """`expr`, its deep parts first assigned to temporaries (lines before)."""
+        parts, root = split_deep(expr, self.fresh)
+        self.lines.extend(f"{name} = {self.printer(part)}" for name, part in parts)
+        return root
+
+    def per_neuron(self, expr: ex.Expr) -> str:
+        text = self.printer(self.expression(expr))
+        return text if _reads(expr, self.dynamic) else f"rt.ops.full({text}, x)"
+
+    def charge(self) -> None:
+        for a in self.pop.equations.charge:
+            self.lines.append(f"{self.local[a.target]} = {self.per_neuron(a.value)}")
+
+    def args(self) -> list[str]:
+        return ["x", *(self.local[s] for s in self.states),
+                *(self.local[name] for name in self.pop.learnable)]
+
+    def state_tuple(self) -> str:
+        names = [self.local[s] for s in self.states]
+        return f"({', '.join(names)}{',' if len(names) == 1 else ''})"
+
+
 def step_function(pop: Population) -> dict:
     """The population's reference step: folded charge, fire through the surrogate, reset.
     This is the oracle every fused kernel must match.
@@ -27,37 +62,27 @@ def step_function(pop: Population) -> dict:
     that reads neither x nor a state (constants and learnable parameters only) is
     broadcast to x's shape (rt.ops.full), so that `fire w > 0.5` gives one spike per
     neuron, as the fused kernels do; what reads x or a state has that shape already."""
-    states = list(pop.model.states)
-    local = local_names(states + list(pop.learnable))
-    printer = TorchPrinter(lambda name: local.get(name, name), like="x")
-    dynamic = {"x", *states}
-    lines: list[str] = []
-    fresh = _fresh()
-
-    def expression(expr: ex.Expr) -> ex.Expr:
-        """`expr`, its deep parts first assigned to temporaries (lines before)."""
-        parts, root = split_deep(expr, fresh)
-        lines.extend(f"{name} = {printer(part)}" for name, part in parts)
-        return root
-
-    def per_neuron(expr: ex.Expr) -> str:
-        text = printer(expression(expr))
-        return text if _reads(expr, dynamic) else f"rt.ops.full({text}, x)"
-
+    body = _Body(pop)
+    body.charge()
     eq = pop.equations
-    for a in eq.charge:
-        lines.append(f"{local[a.target]} = {per_neuron(a.value)}")
-    lines.append(f"spike = {_fire(eq, pop.surrogate, printer, expression, per_neuron)}")
+    spike = _fire(eq, pop.surrogate, body.printer, body.expression, body.per_neuron)
+    body.lines.append(f"spike = {spike}")
     if eq.reset:
-        lines.append("fired = spike.detach()" if pop.detach_reset else "fired = spike")
+        body.lines.append("fired = spike.detach()" if pop.detach_reset else "fired = spike")
         for a in eq.reset:
-            assign = ex.Assign(a.target, expression(a.value), pos=a.pos)
-            lines.append(_reset_line(local[a.target], assign, printer))
-    names = [local[s] for s in states]
-    learnable = [local[name] for name in pop.learnable]
+            assign = ex.Assign(a.target, body.expression(a.value), pos=a.pos)
+            body.lines.append(_reset_line(body.local[a.target], assign, body.printer))
     # the backend names and documents it: populations with the same step share one
-    return {"args": ["x", *names, *learnable], "lines": lines,
-            "returns": f"spike, ({', '.join(names)}{',' if len(names) == 1 else ''})"}
+    return {"args": body.args(), "lines": body.lines,
+            "returns": f"spike, {body.state_tuple()}"}
+
+
+def charge_function(pop: Population) -> dict:
+    """The population's charge alone, `charge(x, *states, *learnable) -> states`: its
+    dynamics below threshold, from which the event backend derives its kernels."""
+    body = _Body(pop)
+    body.charge()
+    return {"args": body.args(), "lines": body.lines, "returns": body.state_tuple()}
 
 
 def synapse_function(synapse: SynapseStep) -> dict:

@@ -123,3 +123,33 @@ def subexpressions(expr: Expr):
 def names(expr: Expr) -> set[str]:
     """The names an expression reads."""
     return {node.id for node in subexpressions(expr) if isinstance(node, Name)}
+
+
+def nonlinear_term(expr: Expr, variables: set[str]) -> Expr | None:
+    """The first part of `expr` that keeps it from being affine in `variables` (a sum of
+    constants and of constants times one variable), or None where it is affine. Parts that
+    read none of the variables are constants, whatever they compute. Iterative: a
+    node is judged after its operands."""
+    order, stack = [], [expr]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(children(node))
+    reads: dict[int, bool] = {}
+    for node in reversed(order):  # operands before the node
+        operands = children(node)
+        reads[id(node)] = (isinstance(node, Name) and node.id in variables) \
+            or any(reads[id(c)] for c in operands)
+        if not reads[id(node)] or isinstance(node, Name):
+            continue
+        if isinstance(node, Unary) and node.op in ("-", "+"):
+            continue
+        if isinstance(node, Binary) and node.op in ("+", "-"):
+            continue
+        if isinstance(node, Binary) and node.op == "*" \
+                and not (reads[id(node.left)] and reads[id(node.right)]):
+            continue
+        if isinstance(node, Binary) and node.op == "/" and not reads[id(node.right)]:
+            continue
+        return node
+    return None

@@ -45,12 +45,37 @@ def respond(times: torch.Tensor, steps: int, kernel: Kernel, connection: nn.Modu
     result over time, [T, B, *out] instead of [T, B, *in]; otherwise each input's
     responses are made and the ops applied to those."""
     times = event.delayed(times, delay)
-    rows = event.chunk_steps(times)
     if whole_steps(times):
-        delivered = event.map_traces(connection, times, steps, spikes_at, rows)
+        delivered = dense_of_spikes(times, connection, steps)
+        if delivered is None:
+            delivered = event.map_traces(connection, times, steps, spikes_at,
+                                         event.chunk_steps(times))
         return filtered(delivered, kernel)
     return event.map_traces(connection, times, steps,
-                            lambda t, a, b: responses(t, a, b, kernel), rows)
+                            lambda t, a, b: responses(t, a, b, kernel),
+                            event.chunk_steps(times))
+
+
+def dense_of_spikes(times: torch.Tensor, connection: nn.Module, steps: int
+                    ) -> torch.Tensor | None:
+    """[T, B, out]: what a connection of `flatten`s and one `dense` delivers from spikes
+    at whole-step times, each spike adding its weight column at its step (the spike
+    trains [T, B, in] are never made; B x in columns at most, each once); None for any
+    other connection, which runs on the trains."""
+    *flattens, dense = list(connection.ops)
+    if not isinstance(dense, nn.Linear) or not all(isinstance(op, nn.Flatten)
+                                                   for op in flattens):
+        return None
+    flat = times.reshape(times.shape[0], -1) if flattens else times
+    if flat.dim() != 2 or flat.shape[1] != dense.in_features:
+        return None
+    batch = flat.shape[0]
+    sample, source = (event.spiked(flat) & (flat < steps)).nonzero(as_tuple=True)
+    at = flat[sample, source].long() * batch + sample
+    columns = dense.weight.t()[source]                       # [spikes, out]
+    out = columns.new_zeros(steps * batch, dense.out_features).index_add(0, at, columns)
+    out = out.view(steps, batch, dense.out_features)
+    return out + dense.bias if dense.bias is not None else out
 
 
 def whole_steps(times: torch.Tensor) -> bool:
