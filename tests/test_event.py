@@ -141,12 +141,15 @@ def test_the_mnist_sample_builds_and_encodes_every_pixel(tmp_path):
      "network t has a cycle: the event backend computes every time point at once"),
     ("input t[3]\npopulation a[2] = Tempotron\nconnect t -> a : dense delay uniform(1, 3)",
      "per-synapse delays in connection 't->a'"),
-    ("input t[3]\npopulation a[3] = Tempotron\nconnect t -> a via exp_current(tau = 5)",
-     "the event backend cannot run the synapse exp_current (connection 't->a')"),
     ("input t[3]\npopulation a[2] = Tempotron\nconnect t -> a : dense | dropout(0.5)",
      "the event backend cannot run the op dropout (connection 't->a')"),
-    ("input t[3]\npopulation a[3] = LIF\nconnect t -> a",
-     "the event backend cannot run LIF (population 'a')"),
+    ("input t[3]\npopulation a[3] = Izhikevich\nconnect t -> a",
+     "the event backend cannot run population 'a' (Izhikevich): its charge of v is not "
+     "linear in its states and input: `0.04 * v * v`"),
+    ("input t[3]\npopulation a[3] = LIF\nconnect t -> a via exp_decay_current(tau = 2)",
+     "the event backend cannot run the synapse exp_decay_current (connection 't->a')"),
+    ("input t[3]\npopulation a[3] = Tempotron\nconnect t -> a via exp_current(tau = 2)",
+     "`via exp_current` in connection 't->a': population 'a' (Tempotron) has a kernel"),
 ])
 def test_what_the_event_backend_cannot_run_is_a_build_error(tmp_path, body, message):
     with pytest.raises(SnnError) as info:
@@ -175,3 +178,44 @@ def test_each_way_to_the_voltage_gives_the_kernel_sum(tmp_path, ops, factor, fra
                 if times[b, i] >= 0) for i in range(6)]
     expected_grad = factor * torch.tensor(sums, dtype=torch.float64).expand(3, 6)
     torch.testing.assert_close(weight.grad, expected_grad, rtol=1e-10, atol=1e-12)
+
+
+LIF_SRM = """seed = 2
+steps = 60
+input t[6]
+population out[3] = LIF(tau = 15.0, v_threshold = 1.0, v_init = uniform(-0.2, 0.2))
+connect t -> out : dense(w = uniform(0, 5)) delay 2 via exp_current(tau = 3.75)
+monitor out.v, out.spikes"""
+
+
+def test_a_lif_with_an_exponential_current_is_a_two_exponential_kernel(tmp_path):
+    """LIF + exp_current on the event backend: its derived kernel gives the clock
+    simulation's voltage at every step before the first spike, from the same drawn
+    initial voltage, and the same first spike; the kernel is the Tempotron's shape."""
+    path = tmp_path / "srm.snn"
+    path.write_text(net(LIF_SRM))
+    ev = snnc_compile(path, backend="event")().double()
+    clock = snnc_compile(path, backend="clock")(batch_size=2).double()
+    clock.load_state_dict(ev.state_dict())  # the same keys, so the same weights
+    times = spike_times(2, 6, 60, seed=6).clamp(min=0)
+    trains = torch.zeros(60, 2, 6, dtype=torch.float64)
+    for b in range(2):
+        for i in range(6):
+            trains[int(times[b, i]), b, i] = 1
+    ev(times)
+    stepped = clock.run(60, t=trains)
+    fired = stepped["out.spikes"].amax(0) > 0
+    assert fired.any() and not fired.all()
+    # the clock's voltage is reset at its spike; before it (all run long where none) the
+    # two are one sub-threshold trajectory
+    first = torch.where(fired, stepped["out.spikes"].argmax(0), 60)
+    before = torch.arange(60).view(-1, 1, 1) < first
+    torch.testing.assert_close(ev.monitors["out.v"][before], stepped["out.v"][before],
+                               rtol=0, atol=1e-12)
+    assert torch.equal(ev.monitors["out.spikes"].argmax(0)[fired],
+                       stepped["out.spikes"].argmax(0)[fired])
+    k = ev.populations["out"].impulse_response(ev.connection("t->out").synapse, 40,
+                                               torch.zeros(1, dtype=torch.float64))
+    lags = torch.arange(40, dtype=torch.float64)
+    two = torch.exp(-lags / 15.0) - torch.exp(-lags / 3.75)  # up to the Euler steps' scale
+    assert abs(int(k.argmax()) - int(two.argmax())) <= 1 and k[0] > 0

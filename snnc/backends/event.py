@@ -15,10 +15,11 @@ from __future__ import annotations
 from snnc.backends import modules
 from snnc.backends.common import Scope
 from snnc.backends.modules import MODULE_NAMES
+from snnc.backends.steps import charge_function
 from snnc.errors import SnnError
 from snnc.ir import expr as ex
 from snnc.plan.nodes import LAYERS, Plan
-from snnc.printers import TorchPrinter
+from snnc.printers import SnnPrinter, TorchPrinter
 from snnc.registry import READOUTS
 
 NAME = "event"
@@ -29,33 +30,40 @@ FORWARD_NAMES = {"self", "torch", "nn", "rt", "super"}
 def context(plan: Plan, version: str) -> dict:
     check_runnable(plan)
     module = Scope(MODULE_NAMES)
+    by_kernel = [p for p in plan.populations if p.event_driven]
+    derived = [p for p in plan.populations if not p.event_driven]
     kernel_fns, kernel_of = modules.shared(
-        [(p, p.name, f"{p.model.name} population") for p in plan.populations],
+        [(p, p.name, f"{p.model.name} population") for p in by_kernel],
         _kernel_function, lambda p: f"kernel_{p.model.name}", module,
         "The PSP kernel K(t), t steps after a spike, of")
+    charge_fns, charge_of = modules.shared(
+        [(p, p.name, f"{p.model.name} population") for p in derived],
+        charge_function, lambda p: f"charge_{p.model.name}", module,
+        "The charge alone (below threshold, no reset) of")
     fire_fns, fire_of = modules.shared(
         [(p, p.name, f"{p.model.name} population") for p in plan.populations],
         _fire_function, lambda p: f"fire_{p.model.name}", module,
         "Where the voltage v fires (0/1), for")
-    local = modules.LocalNames(plan, FORWARD_NAMES, ("like", "steps"))
+    synapse_fns, synapse_of = modules.synapse_functions(plan, module)
+    local = modules.LocalNames(plan, FORWARD_NAMES, ("steps",))
     return {
         **modules.module_context(plan, NAME, version),
         "inputs": [{"arg": local.args[n.name], "name": n.name, "shape": n.shape,
                     "seq": local.seq[n.name]} for n in plan.inputs],
         "local": local,
-        "functions": kernel_fns + fire_fns,
-        "populations": [{"name": p.name, "shape": p.shape, "fire": fire_of[p.name],
-                         "kernel": kernel_of[p.name],
-                         "v_rest": float(p.params.get("v_reset", 0.0))}
-                        for p in plan.populations],
+        "functions": kernel_fns + charge_fns + fire_fns + synapse_fns,
+        "populations": [_population(p, fire_of[p.name], kernel_of.get(p.name),
+                                    charge_of.get(p.name)) for p in plan.populations],
         # runtime.event's encoders are built on the shape of what they read
         "encoders": [{**modules.encoder(e, local),
                       "shape": plan.node(e.source).shape if e.source else e.shape}
                      for e in plan.encoders],
         # a connection's delay shifts its source's spike times (runtime.response.respond),
-        # not a sequence, which respond makes a chunk of steps at a time
-        "connections": [{**modules.connection(c, None), "delay": 0} for c in plan.projections],
-        "nodes": [_node(plan, name, local, kernel_of[name]) for name in plan.order
+        # not a sequence, which respond makes a chunk of steps at a time; its synapse
+        # (kept, for softbp's state_dict) is part of the target's kernel
+        "connections": [{**modules.connection(c, synapse_of.get(c.name)), "delay": 0}
+                        for c in plan.projections],
+        "nodes": [_node(plan, name, local) for name in plan.order
                   if plan.node(name).kind == "population"],
         # a population's record; an encoder's spike times
         "monitors": [{"key": m.key, "target": m.target, "var": m.var,
@@ -66,8 +74,19 @@ def context(plan: Plan, version: str) -> dict:
     }
 
 
+def _population(pop, fire: str, kernel: str | None, charge: str | None) -> dict:
+    common = {"name": pop.name, "shape": pop.shape, "fire": fire}
+    if pop.event_driven:
+        return {**common, "kind": "kernel", "kernel": kernel,
+                "v_rest": float(pop.params.get("v_reset", 0.0))}
+    return {**common, "kind": "linear", "charge": charge, "state_init": pop.state_init,
+            "voltage": _voltage(pop), "learnable": pop.learnable}
+
+
 def check_runnable(plan: Plan) -> None:
-    """What this backend cannot do with a plan whatever the registry lets it run."""
+    """What this backend cannot do with a plan whatever the registry lets it run: a
+    cycle, per-synapse delays, a synapse before a kernel (the kernel is the synapse),
+    and a stepped model or synapse that is not linear below threshold."""
     if plan.mode != LAYERS:
         raise SnnError(f"network {plan.name} has a cycle: the event backend computes every "
                        "time point at once, from spike times that must all be known first",
@@ -77,6 +96,62 @@ def check_runnable(plan: Plan) -> None:
             raise SnnError(f"per-synapse delays in connection '{proj.name}': the event backend "
                            "delays a source's spike times alike for all its synapses",
                            proj.pos, "give the connection one delay")
+        _check_synapse(proj, plan.node(proj.dst))
+    for pop in plan.populations:
+        if not pop.event_driven:
+            _check_linear(pop)
+
+
+def _check_synapse(proj, dst) -> None:
+    if proj.synapse is None:
+        return
+    if dst.event_driven:
+        raise SnnError(f"`via {proj.synapse.kind}` in connection '{proj.name}': population "
+                       f"'{dst.name}' ({dst.model.name}) has a kernel, which is its synapse",
+                       proj.pos, "remove the synapse")
+    if proj.synapse.presynaptic or proj.channel:
+        what = "acts on the spikes" if proj.synapse.presynaptic else "delivers into a state"
+        raise SnnError(f"`via {proj.synapse.kind}` in connection '{proj.name}' {what}: the "
+                       "event backend filters a connection's current by one kernel",
+                       proj.pos, "run it on the clock or softbp backend")
+    variables = {"x", *(name for name, _ in proj.synapse.states)}
+    for value in (*(a.value for a in proj.synapse.update), proj.synapse.output):
+        term = ex.nonlinear_term(value, variables)
+        if term is not None:
+            raise SnnError(f"the synapse {proj.synapse.kind} of connection '{proj.name}' is "
+                           f"not linear: `{SnnPrinter()(term)}`", proj.pos, _LINEAR_HINT)
+
+
+_LINEAR_HINT = ("the event backend derives a kernel from dynamics linear in the states and "
+                "the input (LIF with exp_current is a two-exponential kernel); run this one "
+                "on the clock or softbp backend")
+
+
+def _check_linear(pop) -> None:
+    """A stepped model runs here when its charge is affine in its states and input and it
+    fires on one state's comparison with a constant."""
+    variables = {"x", *pop.model.states}
+    for a in pop.equations.charge:
+        term = ex.nonlinear_term(a.value, variables)
+        if term is not None:
+            raise SnnError(f"the event backend cannot run population '{pop.name}' "
+                           f"({pop.model.name}): its charge of {a.target} is not linear in "
+                           f"its states and input: `{SnnPrinter()(term)}`", pop.pos,
+                           _LINEAR_HINT)
+    _voltage(pop)
+
+
+def _voltage(pop) -> str:
+    """The one state a stepped model's fire condition compares with a constant."""
+    fire = pop.equations.fire
+    read = ex.names(fire) if fire is not None else set()
+    states = read & set(pop.model.states)
+    if fire is None or getattr(fire, "op", None) not in (">=", ">", "<=", "<") \
+            or len(states) != 1 or read - states:
+        raise SnnError(f"the event backend cannot run population '{pop.name}' "
+                       f"({pop.model.name}): it fires where `{SnnPrinter()(fire)}`, not "
+                       "where one state crosses a constant", pop.pos, _LINEAR_HINT)
+    return next(iter(states))
 
 
 def _kernel_function(pop) -> dict:
@@ -93,13 +168,15 @@ def _per_lag(kernel: ex.Expr, printer: TorchPrinter) -> str:
 
 
 def _fire_function(pop) -> dict:
-    """Where the model fires, from its voltage v: its `fire` condition as 0/1."""
-    printer = TorchPrinter(like="v")
+    """Where the model fires, from its voltage v: its `fire` condition as 0/1 (a stepped
+    model's voltage is the state it compares)."""
+    voltage = "v" if pop.event_driven else _voltage(pop)
+    printer = TorchPrinter(lambda name: "v" if name == voltage else name, like="v")
     return {"args": ["v"], "lines": [], "returns": printer(pop.equations.fire)}
 
 
-def _node(plan: Plan, name: str, local: modules.LocalNames, kernel: str) -> dict:
-    return {"name": name, "seq": local.seq[name], "kernel": kernel,
+def _node(plan: Plan, name: str, local: modules.LocalNames) -> dict:
+    return {"name": name, "seq": local.seq[name],
             "incoming": [{"name": c.name, "seq": local.seq[c.src], "delay": c.delay}
                          for c in plan.incoming(name)]}
 

@@ -8,7 +8,7 @@ from snnc import __version__
 from snnc.errors import Pos, SnnError
 from snnc.plan.nodes import Plan
 from snnc.registry import ENCODERS, OPS, READOUTS, RULES, SURROGATES, SYNAPSES
-from snnc.registry.core import neuron_backends
+from snnc.registry.core import EVENT, neuron_backends
 
 
 def check_supported(plan: Plan, backend: str) -> None:
@@ -30,8 +30,9 @@ def constructs(plan: Plan) -> Iterator[tuple[str, str, str, frozenset[str], Pos]
         yield ("", pop.model.name, where,
                frozenset(neuron_backends(pop.model.event_driven)), pop.pos)
         if not pop.model.event_driven:
+            # the event backend takes no gradient through a threshold: any surrogate will do
             entry = SURROGATES[pop.surrogate.kind]
-            yield "the surrogate ", entry.name, where, entry.backends, pop.pos
+            yield "the surrogate ", entry.name, where, entry.backends | {EVENT}, pop.pos
     for enc in plan.encoders:
         entry = ENCODERS[enc.spec.kind]
         yield "the encoder ", entry.name, f"encoder '{enc.name}'", entry.backends, enc.pos

@@ -103,5 +103,6 @@ def ordered(low: str, high: str, strict: bool) -> Combination:
 
 def neuron_backends(event_driven: bool) -> tuple[str, ...]:
     """The backends that run a neuron model: spike-response models (a `kernel`) the event
-    backend, stepped models (charge, fire, reset) the clock and softbp backends."""
-    return (EVENT,) if event_driven else (CLOCK, SOFTBP)
+    backend, stepped models (charge, fire, reset) the clock and softbp backends, and the
+    event backend too where their charge is linear (it checks that itself)."""
+    return (EVENT,) if event_driven else (CLOCK, SOFTBP, EVENT)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snnc.ir import expr as ex
-from snnc.registry.core import STEPPED, P, Signature, stable_taus, table
+from snnc.registry.core import EVENT, STEPPED, P, Signature, stable_taus, table
 from snnc.registry.equations import add, c, call, cmp, div, let, mul, n, neg, sub
 
 
@@ -35,16 +35,18 @@ _x, _i = n("x"), n("i")
 # Every synapse may deliver into one of the target model's states instead of its input x
 # (a conductance: `via spike_current(channel = ge)`, docs/EXTENSIONS.md).
 CHANNEL = P("channel", "channel", None)
+# linear in their states and input: the event backend folds them into a kernel
+LINEAR = STEPPED | {EVENT}
 _decay = call("exp", neg(div(c(1.0), n("tau"))))   # exact exponential decay per step
 
 SYNAPSES: dict[str, Synapse] = table(
     Synapse("exp_current", (P("tau", "time", 5.0), CHANNEL), "synapse",
             "decays with tau, jumps by the weighted spikes (Vogels-Abbott CUBA)",
             states=(("i", c(0.0)),), update=(let("i", add(mul(_i, _decay), _x)),),
-            output=_i),
+            output=_i, backends=LINEAR),
     Synapse("spike_current", (P("amplitude", "number", 1.0), CHANNEL), "synapse",
             "the weighted spikes times amplitude (SpikingFlow)",
-            output=mul(_x, n("amplitude"))),
+            output=mul(_x, n("amplitude")), backends=LINEAR),
     Synapse("exp_decay_current", (P("tau", "time", 5.0), P("amplitude", "number", 1.0),
                                   CHANNEL),
             "synapse", "set to amplitude where a spike arrives, else decays (SpikingFlow)",

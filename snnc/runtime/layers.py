@@ -364,12 +364,16 @@ class Connection(nn.Module):
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         if self.presynaptic:
             seq = self.synapse(seq)
+        out = delay_sequence(self.through_ops(seq), self.delay)
+        return self.synapse(out) if self.synapse is not None and not self.presynaptic else out
+
+    def through_ops(self, seq: torch.Tensor) -> torch.Tensor:
+        """[T, B, *in] through the ops alone, [T, B, *out]: no delay, no synapse."""
         steps, batch = seq.shape[:2]
         x = seq.reshape(steps * batch, *seq.shape[2:])
         for op in self.ops:
             x = op(x, steps) if isinstance(op, StepAware) else op(x)
-        out = delay_sequence(x.reshape(steps, batch, *self.out_shape), self.delay)
-        return self.synapse(out) if self.synapse is not None and not self.presynaptic else out
+        return x.reshape(steps, batch, *self.out_shape)
 
     def at(self, source, t: int, like: torch.Tensor) -> torch.Tensor:
         """Step mode: the current delivered at step t, from what the source sent at

@@ -29,6 +29,8 @@ import torch
 from torch import nn
 
 from snnc.runtime import event
+from snnc.runtime.init import DrawsAtRunTime, fill
+from snnc.runtime.network import NamedParameters
 
 Kernel = Callable[[torch.Tensor], torch.Tensor]
 
@@ -48,10 +50,10 @@ def respond(times: torch.Tensor, steps: int, kernel: Kernel, connection: nn.Modu
     if whole_steps(times):
         delivered = dense_of_spikes(times, connection, steps)
         if delivered is None:
-            delivered = event.map_traces(connection, times, steps, spikes_at,
+            delivered = event.map_traces(connection.through_ops, times, steps, spikes_at,
                                          event.chunk_steps(times))
         return filtered(delivered, kernel)
-    return event.map_traces(connection, times, steps,
+    return event.map_traces(connection.through_ops, times, steps,
                             lambda t, a, b: responses(t, a, b, kernel),
                             event.chunk_steps(times))
 
@@ -117,16 +119,26 @@ def responses(times: torch.Tensor, start: int, stop: int, kernel: Kernel) -> tor
 class SpikeResponse(nn.Module):
     """A population of spike-response neurons: v = v_rest + what its connections deliver,
     [T, B, *shape] (recorded as recorded["v"]); it fires where `fire(v)` first holds.
-    forward() returns that step as spike times [B, *shape] (NO_SPIKE: never)."""
+    forward() returns that step as spike times [B, *shape] (NO_SPIKE: never). Every
+    connection's spikes are filtered by the model's `kernel`."""
 
     def __init__(self, shape: tuple[int, ...], fire: Callable[[torch.Tensor], torch.Tensor],
-                 v_rest: float = 0.0):
+                 v_rest: float = 0.0, kernel: Kernel | None = None):
         super().__init__()
         self.shape, self.fire, self.v_rest = tuple(shape), fire, float(v_rest)
+        self.model_kernel = kernel
         self.recorded: dict[str, torch.Tensor] = {}
 
+    def kernel(self, synapse: nn.Module | None, steps: int, like: torch.Tensor) -> Kernel:
+        """The kernel of what a connection delivers through `synapse` (the model's: its
+        connections have none)."""
+        return self.model_kernel
+
     def forward(self, current: torch.Tensor) -> torch.Tensor:
-        v = current + self.v_rest
+        return self.fires(current + self.v_rest)
+
+    def fires(self, v: torch.Tensor) -> torch.Tensor:
+        """Records the voltage [T, B, *shape] and its first crossing; their spike times."""
         self.recorded = {"v": v, "spikes": first_crossing(self.fire(v) != 0, v.dtype)}
         return spike_times(self.recorded["spikes"])
 
@@ -135,6 +147,79 @@ class SpikeResponse(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, v_rest={self.v_rest:g}"
+
+
+class LinearResponse(DrawsAtRunTime, SpikeResponse):
+    """A stepped model whose charge is affine in its states and its input, on the event
+    backend: its voltage (the state `voltage`, which its fire condition reads) is its
+    free evolution from its initial states plus, for each connection, what the connection
+    delivers filtered by that connection's kernel: the impulse response of its synapse
+    and the charge, found by stepping both once from a unit spike (the system is linear,
+    so one response serves every spike, and the difference of two runs from the same
+    state is that response whatever the state). A LIF with an exp_current synapse gives
+    the two-exponential kernel of the Tempotron. Resets and refractory periods are not
+    modelled: it fires at its first threshold crossing, as the Tempotron does.
+
+    `charge(x, *states, *learnable) -> states` is the model's charge; a connection's
+    synapse stays in the connection (the state_dict is softbp's), which gives it to
+    `kernel` and applies only its ops (runtime.layers.Connection.through_ops)."""
+
+    def __init__(self, shape: tuple[int, ...], fire: Callable[[torch.Tensor], torch.Tensor],
+                 charge: Callable, state_init: dict[str, object], voltage: str,
+                 learnable: dict[str, float] | None = None):
+        super().__init__(shape, fire)
+        self.charge, self.state_init, self.voltage = charge, dict(state_init), voltage
+        self.learnable = NamedParameters(
+            {k: nn.Parameter(torch.tensor(float(v))) for k, v in (learnable or {}).items()})
+
+    def kernel(self, synapse: nn.Module | None, steps: int, like: torch.Tensor) -> Kernel:
+        """The impulse response of the voltage to one spike through `synapse` (None: the
+        spike is the input), at lags 0 .. steps-1 (a kernel of whole-step lags)."""
+        table = self.impulse_response(synapse, steps, like)
+        return lambda lag: table[lag.long().clamp(0, steps - 1)]
+
+    def impulse_response(self, synapse: nn.Module | None, steps: int,
+                         like: torch.Tensor) -> torch.Tensor:
+        zero = like.new_zeros(1, *self.shape)
+        runs = [self._voltage(synapse, steps, zero, impulse) for impulse in (1.0, 0.0)]
+        return (runs[0] - runs[1])[:, 0].reshape(steps, -1)[:, 0]
+
+    def _voltage(self, synapse: nn.Module | None, steps: int, zero: torch.Tensor,
+                 impulse: float) -> torch.Tensor:
+        """The voltage over `steps` steps from the states' constant initial values (0 for
+        drawn ones: the difference of two runs does not depend on them), input `impulse`
+        at step 0 only."""
+        states = [zero + (float(v) if isinstance(v, (int, float)) else 0.0)
+                  for v in self.state_init.values()]
+        syn_states = None if synapse is None else \
+            tuple(zero + v for v in synapse.initial.values())
+        index = list(self.state_init).index(self.voltage)
+        out = []
+        for t in range(steps):
+            x = zero + (impulse if t == 0 else 0.0)
+            if synapse is not None:
+                x, syn_states = synapse.step(x, *syn_states,
+                                             *(getattr(synapse, n) for n in synapse.learnable))
+            states = list(self.charge(x, *states, *self.learnable.values()))
+            out.append(states[index])
+        return torch.stack(out)
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        return self.fires(self.baseline(current) + current)
+
+    def baseline(self, like: torch.Tensor) -> torch.Tensor:
+        """The voltage without input, [T, B, *shape], from the initial states (drawn where
+        they are distributions, as a stepped population draws them)."""
+        batch = like.shape[1:like.dim() - len(self.shape)]
+        states = [fill(v, (*batch, *self.shape), like, self.generator)
+                  for v in self.state_init.values()]
+        index = list(self.state_init).index(self.voltage)
+        zero = torch.zeros_like(states[0])
+        out = []
+        for _ in range(like.shape[0]):
+            states = list(self.charge(zero, *states, *self.learnable.values()))
+            out.append(states[index])
+        return torch.stack(out)
 
 
 def first_crossing(crossed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
