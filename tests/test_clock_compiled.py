@@ -405,3 +405,48 @@ def test_events_of_a_population_of_several_axes(tmp_path):
         assert sparse[key].shape == (30, 2, 3, 4)
         assert torch.equal(sparse[key].to_dense(), dense[key]), key
     assert dense["p.spikes"].sum() > 0
+
+
+# SpikingFlow's rule on each connectivity, delays of the connection and per synapse, each
+# f_w (the normalised one over weights of both signs), a synapse after the weights.
+SPIKINGFLOW_STDP = """seed = 4
+steps = 60
+encoder pre[10] = poisson(rate = 300 Hz)
+input drive[5]
+population post[5] = LIF(tau = 5.0, v_threshold = 0.5)
+population mid[10] = IF(v_threshold = 0.4)
+connect drive -> post as push
+connect pre -> post as wide : dense(w = uniform(-0.2, 0.3)) delay 2
+    learn spikingflow_stdp(tau_pre = 5, tau_post = 6, learning_rate = 0.05, f_w = normalized)
+connect pre -> post as thin : sparse(p = 0.5, w = 0.2) delay uniform(0, 3) via exp_current(tau = 2)
+    learn spikingflow_stdp(tau_pre = 4, tau_post = 3, learning_rate = 0.02)
+connect pre -> mid : one_to_one(w = 0.3) delay uniform(1, 3)
+    learn spikingflow_stdp(tau_pre = 3, tau_post = 3, learning_rate = -0.01, f_w = 1)
+monitor post.spikes, post.v, mid.spikes, pre.spikes"""
+
+
+@pytest.mark.parametrize("pre_spike", ["sent", "arrived"])
+def test_spikingflow_stdp_learns_the_pytorch_path_s_weights(tmp_path, monkeypatch, pre_spike):
+    """`learn spikingflow_stdp` (every weight at every step): the loop gives the PyTorch
+    path's spikes, weights and traces; also with the pre trace at the spikes' arrival (the
+    rule's pre_spike changed in the registry: what a rule of that kind would do)."""
+    from dataclasses import replace
+
+    from snnc.registry import RULES
+    monkeypatch.setitem(RULES, "spikingflow_stdp",
+                        replace(RULES["spikingflow_stdp"], pre_spike=pre_spike))
+    ref, fast = pair(build(tmp_path, SPIKINGFLOW_STDP))
+    assert {r.pre_spike for r in fast.rules.values()} == {pre_spike}
+    before = {k: v.clone() for k, v in fast.state_dict().items()}
+    drive = torch.rand(60, 1, 5, generator=torch.Generator().manual_seed(2),
+                       dtype=torch.float64)
+    out_ref = pytorch_path(monkeypatch, lambda: ref.run(60, drive=drive))
+    out_fast = fast.run(60, drive=drive)
+    assert_same(ref, fast, out_ref, out_fast)
+    assert out_fast["post.spikes"].sum() > 0 and out_fast["mid.spikes"].sum() > 0
+    for key, value in fast.state_dict().items():
+        if key.endswith("weight"):   # every weight moves, spike or none
+            assert (value != before[key]).all(), key
+    for name, rule in ref.rules.items():
+        torch.testing.assert_close(fast.rules[name].x_pre, rule.x_pre, rtol=0, atol=1e-12)
+        torch.testing.assert_close(fast.rules[name].x_post, rule.x_post, rtol=0, atol=1e-12)

@@ -197,16 +197,18 @@ def test_spikingflow_stdp_has_both_examples():
         ["stdp_module", "stdp_updater"]
     module = graph("spikingflow_stdp", "stdp_module")
     assert module.graph["steps"] == 200 and module.graph["backend"] == "clock"
-    assert pop(module, "post").model.name == "SFIF"
+    assert pop(module, "post").model.name == "SFIFFirstInputLost"
     assert pop(module, "post").params["r"] == 50.0
     c = conn(module, "pre->post")
     assert c.synapse == Spec("spike_current", {"amplitude": 0.5, "channel": None})  # into x
+    assert c.rule.kind == "spikingflow_stdp"
     assert (c.rule.params["tau_pre"], c.rule.params["tau_post"]) == (10.0, 10.0)
-    assert (c.rule.params["a_pre"], c.rule.params["a_post"]) == (1e-3, -1e-3)
+    assert c.rule.params["learning_rate"] == 1e-3 and c.rule.params["f_w"].name == "abs"
     updater = graph("spikingflow_stdp", "stdp_updater")
     assert updater.graph["steps"] == 500
-    assert pop(updater, "post").model.name == "SFLIF"
-    assert conn(updater, "pre->post").rule.params["tau_post"] == 100.0
+    assert pop(updater, "post").model.name == "SFLIFOneStepLate"
+    rule = conn(updater, "pre->post").rule
+    assert rule.params["tau_post"] == 100.0 and rule.params["f_w"].name == "normalized"
 
 
 # ------------------------------------------------------------------ Tempotron

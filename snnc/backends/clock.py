@@ -82,7 +82,8 @@ def _rules(plan: Plan, module: Scope) -> tuple[list[dict], list[dict]]:
     """The rules' step functions (each distinct one once) and, per plastic connection,
     which five it runs."""
     learning = [p for p in plan.projections if p.learning is not None]
-    rules = {p.name: {"name": p.name, "src": p.src, "dst": p.dst, "weighted": p.weighted}
+    rules = {p.name: {"name": p.name, "src": p.src, "dst": p.dst, "weighted": p.weighted,
+                      "every_step": p.learning.every_step, "pre_spike": p.learning.pre_spike}
              for p in learning}
     functions = []
     for part in RULE_PARTS:

@@ -46,6 +46,7 @@ from snnc.kernels.abi import LOOP_ABI, MT19937_WORDS
 from snnc.kernels.context import commentable, printed_step, step_context, supports
 from snnc.plan.nodes import Plan, Projection, SynapseStep
 from snnc.printers import CPrinter
+from snnc.registry.rules import SYNAPSE_SUM
 from snnc.templating import templates
 
 # A pipeline the loop runs: these around at most one of WEIGHTED.
@@ -272,21 +273,52 @@ class _Loop:
 
     # ------------------------------------------------------------------ rules
     def _rule(self, conn: dict, proj: Projection) -> dict:
+        """The rule's equations as C statements over the loop's locals (pre_trace,
+        post_trace, weight). `every_step` (plan.RuleStep): each weight change is a pass
+        over every synapse, after the sums over the synapses it reads (`synapse_sum`, each
+        accumulated in double over the weights in storage order and rounded to real, as
+        runtime.plasticity.synapse_sum); `pre_sent`: the pre trace jumps at the synapses
+        of the sources that sent a spike this step, whatever the delays."""
         add, name, rule = self.args.add, proj.name, proj.learning
         printer = CPrinter(lambda n: _RULE_NAMES.get(n, n))
+        sums: list[dict] = []
 
         def line(a: ex.Assign) -> str:
             return f"{_RULE_NAMES[a.target]} = {printer(a.value)};"
 
+        def hoisted(expr: ex.Expr) -> ex.Expr:
+            """`expr` with each sum over the synapses read from a local computed before."""
+            if isinstance(expr, ex.Call) and expr.func == SYNAPSE_SUM:
+                (term,) = expr.args
+                if ex.names(term) - {"w"}:  # the registry's own equations: never
+                    raise ValueError(f"a synapse_sum in rule {rule.kind} reads more than w")
+                local = f"synapse_sum_{len(sums)}"
+                sums.append({"local": local, "term": printer(hoisted(term))})
+                return ex.Name(local)
+            return ex.with_children(expr, [hoisted(e) for e in ex.children(expr)])
+
+        def weight(a: ex.Assign) -> tuple[str, list[dict]]:
+            start = len(sums)
+            printed = line(ex.Assign(a.target, hoisted(a.value)))
+            return printed, sums[start:]
+
+        (pre_weight, pre_sums), (post_weight, post_sums) = (weight(rule.pre_weight),
+                                                            weight(rule.post_weight))
+        if (pre_sums or post_sums) and not rule.every_step:
+            # a pathway at its spikes changes some synapses, each reading the sum
+            raise ValueError(f"rule {rule.kind}: synapse_sum needs every_step")
         out = {"conn": conn, "dst": self.nodes[proj.dst],
                "x_pre": add("x_pre", name, shape=None if conn["connectivity"] == "sparse"
                             else (int(conn["synapses"]),)),
                "x_post": add("x_post", name, shape=proj.out_shape),
                "decay_pre": [line(a) for a in rule.decay if a.target == "x_pre"],
                "decay_post": [line(a) for a in rule.decay if a.target == "x_post"],
-               "pre_trace": line(rule.pre_trace), "pre_weight": line(rule.pre_weight),
-               "post_trace": line(rule.post_trace), "post_weight": line(rule.post_weight)}
-        if conn["connectivity"] == "sparse":  # the post pathway visits a target's synapses
+               "pre_trace": line(rule.pre_trace), "pre_weight": pre_weight,
+               "post_trace": line(rule.post_trace), "post_weight": post_weight,
+               "pre_sums": pre_sums, "post_sums": post_sums,
+               "every_step": rule.every_step, "pre_sent": rule.pre_spike == "sent"}
+        if conn["connectivity"] == "sparse" and not rule.every_step:
+            # the post pathway visits a target's synapses
             out["target_offsets"] = add("target_offsets", name, shape=(conn["n_out"] + 1,),
                                         ctype="index_t")
             out["by_target"] = add("by_target", name, ctype="index_t")

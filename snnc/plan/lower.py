@@ -7,7 +7,7 @@ from snnc.errors import SnnError
 from snnc.ir import expr as ex
 from snnc.ir.graph import connections, populations
 from snnc.ir.nodes import Connection, Encoder, Population
-from snnc.ir.values import Uniform
+from snnc.ir.values import Symbol, Uniform
 from snnc.passes.fold import fold
 from snnc.plan.nodes import LAYERS, STEPS, Plan, Projection, RuleStep, SynapseStep, Tensor
 from snnc.registry import OPS, RULES, SYNAPSES
@@ -87,18 +87,24 @@ def synapse_step(conn: Connection) -> SynapseStep | None:
 
 def rule_step(conn: Connection) -> RuleStep | None:
     """The connection's plasticity rule as equations with its bound parameters folded in
-    (f_w as the flag `multiplicative`)."""
+    (a choice such as f_w as one flag per choice: `multiplicative`, `abs`, ...)."""
     if conn.rule is None:
         return None
     entry = RULES[conn.rule.kind]
-    params = {k: v for k, v in conn.rule.params.items() if k != "f_w"}
-    params["multiplicative"] = conn.rule.params["f_w"].name == "multiplicative"
+    choices = {p.name: p.choices for p in entry.params}
+    params = {}
+    for name, value in conn.rule.params.items():
+        if isinstance(value, Symbol):
+            params.update({choice: value.name == choice for choice in choices[name]})
+        else:
+            params[name] = value
 
     def f(assigns):
         return tuple(ex.Assign(a.target, fold(a.value, params)) for a in assigns)
 
     (pre_trace, pre_weight), (post_trace, post_weight) = f(entry.on_pre), f(entry.on_post)
-    return RuleStep(entry.name, f(entry.decay), pre_trace, pre_weight, post_trace, post_weight)
+    return RuleStep(entry.name, f(entry.decay), pre_trace, pre_weight, post_trace, post_weight,
+                    every_step=entry.every_step, pre_spike=entry.pre_spike)
 
 
 def _number(expr) -> float:

@@ -41,7 +41,8 @@ class SynapseStep:
 @dataclass(frozen=True)
 class RuleStep:
     """A plasticity rule's equations (snnc.registry.rules) with its parameters folded in:
-    the traces' decay every step, then each pathway's trace jump and weight change."""
+    the traces' decay every step, then each pathway's trace jump and weight change, the
+    weight change where the pathway's spike is or (`every_step`) at every synapse."""
 
     kind: str
     decay: tuple[ex.Assign, ...]
@@ -49,6 +50,8 @@ class RuleStep:
     pre_weight: ex.Assign
     post_trace: ex.Assign
     post_weight: ex.Assign
+    every_step: bool = False
+    pre_spike: str = "arrived"   # the pre trace jumps where a spike "arrived" or was "sent"
 
 
 @dataclass(frozen=True)

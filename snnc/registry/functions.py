@@ -64,6 +64,12 @@ def _no_partials(args, out, d):
     return []
 
 
+def _no_value(name: str) -> Callable[..., float]:
+    def value(*args: float) -> float:
+        raise ValueError(f"{name} has no build-time value")
+    return value
+
+
 FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("exp", 1, math.exp, "torch.exp({0})", "exp({0})",
              _one(lambda a, out, d: _mul(d, out))),
@@ -92,6 +98,11 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              "snnc_min(snnc_max({0}, {1}), {2})", _no_partials, ()),
     Function("if", 3, lambda cond, a, b: a if cond else b, "rt.where({0}, {1}, {2})",
              "(({0}) != 0 ? ({1}) : ({2}))", _if_partials, (1, 2)),
+    # only in a plasticity rule's weight change (registry.rules: SpikingFlow's normalised
+    # f_w): the sum over the connection's synapses, never per element (kernels.loop
+    # computes it before its pass over the synapses; its C spelling exists nowhere)
+    Function("synapse_sum", 1, _no_value("synapse_sum"), "rt.plasticity.synapse_sum({0})",
+             "snnc_synapse_sum_outside_a_rule({0})", _no_partials, (), public=False),
     # only in a surrogate's derivative, which nothing differentiates again
     Function("cosh", 1, math.cosh, "torch.cosh({0})", "cosh({0})", _no_partials, (),
              public=False),

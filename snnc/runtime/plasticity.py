@@ -8,6 +8,11 @@ the network's spikes: the traces decay, then where a spike reached a synapse its
 jumps and its weight changes (the pre pathway), then where the target fired its trace
 jumps and the weights of its synapses change (the post pathway), as Brian2 orders a pre
 and a post spike of the same step.
+
+A rule may instead (registry.rules: `every_step`, `pre_spike`) jump the pre trace where the
+source sends a spike, before any delay (SpikingFlow's pre_spike), and apply each pathway's
+weight change to every synapse at every step, after its trace's jump (SpikingFlow's
+STDPModule and STDPUpdater).
 """
 from __future__ import annotations
 
@@ -26,12 +31,18 @@ class STDP(nn.Module):
     its side's trace, `weight(w, x_pre, x_post)` the new weight of each synapse, x_post
     seen per synapse. `before` maps the source's output to the weighted op's input (the
     ops before it: flatten). Holds no parameters of its own: the weights are the
-    connection's (its state_dict keys stay the softbp module's)."""
+    connection's (its state_dict keys stay the softbp module's). `every_step`: the weight
+    changes apply to every synapse at every step; `pre_spike` "sent": the pre trace jumps
+    where the source sends a spike, not where it reaches the synapse (plan.RuleStep)."""
 
     def __init__(self, decay: Callable, pre: tuple[Callable, Callable],
-                 post: tuple[Callable, Callable], connection: nn.Module, weighted: int):
+                 post: tuple[Callable, Callable], connection: nn.Module, weighted: int,
+                 every_step: bool = False, pre_spike: str = "arrived"):
         super().__init__()
+        if pre_spike not in ("arrived", "sent"):
+            raise ValueError(f"pre_spike must be 'arrived' or 'sent', got {pre_spike!r}")
         self.decay, self.pre, self.post = decay, pre, post
+        self.every_step, self.pre_spike = bool(every_step), pre_spike
         ops = list(connection.ops)
         # kept outside the module tree, so that the weights appear once in a state_dict
         self.__dict__["layer"] = ops[weighted]
@@ -49,19 +60,23 @@ class STDP(nn.Module):
         is one simulation: Simulator._check_batch)."""
         layer = self.layer
         w = layer.weight
-        arrived = self._arrived(source)
+        arrived = self._sent(source) if self.pre_spike == "sent" else self._arrived(source)
         if self.x_pre is None:
             self.x_pre, self.x_post = torch.zeros_like(w), torch.zeros_like(post[0])
         self.x_pre, self.x_post = self.decay(self.x_pre, self.x_post)
         trace, weight = self.pre
         self.x_pre = torch.where(arrived, trace(self.x_pre), self.x_pre)
-        new = torch.where(arrived, weight(w, self.x_pre, self._per_synapse(self.x_post)), w)
+        new = self._where(arrived, weight(w, self.x_pre, self._per_synapse(self.x_post)), w)
         fired = post[0] != 0
         trace, weight = self.post
         self.x_post = torch.where(fired, trace(self.x_post), self.x_post)
-        new = torch.where(self._per_synapse(fired), weight(new, self.x_pre,
-                                                           self._per_synapse(self.x_post)), new)
+        new = self._where(self._per_synapse(fired),
+                          weight(new, self.x_pre, self._per_synapse(self.x_post)), new)
         w.copy_(new)
+
+    def _where(self, at: torch.Tensor, changed: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """A pathway's new weights: where its spike is, or everywhere (`every_step`)."""
+        return changed if self.every_step else torch.where(at, changed, w)
 
     # ------------------------------------------------------------------ per synapse
     def _arrived(self, source: History) -> torch.Tensor:
@@ -76,6 +91,11 @@ class STDP(nn.Module):
             return self._by_delay(inner, sent, self.layer.delays - self.delay) != 0
         sent = source.stacked(self.delay + 1)[self.delay]
         return self._per_source(inner, self._input(sent)[0]) != 0
+
+    def _sent(self, source: History) -> torch.Tensor:
+        """Where the source sends a spike this step, seen by each of its synapses."""
+        sent = self._input(source.stacked(1)[0])[0]
+        return self._per_source(self._inner(), sent) != 0
 
     def _inner(self) -> nn.Module:
         return self.layer.inner if isinstance(self.layer, SynapseDelays) else self.layer
@@ -114,3 +134,13 @@ class STDP(nn.Module):
         if isinstance(inner, OneToOne):
             return x
         return x[:, None].expand(inner.weight.shape)
+
+
+def synapse_sum(x: torch.Tensor) -> torch.Tensor:
+    """The sum of `x` over a connection's synapses (registry function `synapse_sum`, in a
+    rule's f_w) as the compiled loop sums (kernels.loop): in float64, one synapse after
+    the other in the weights' order, rounded to x's dtype. (torch.sum adds in another
+    order; cumsum adds in this one, for a float64 copy of x.)"""
+    if x.numel() == 0:
+        return x.new_zeros(())
+    return torch.cumsum(x.reshape(-1), 0, dtype=torch.float64)[-1].to(x.dtype)
