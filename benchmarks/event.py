@@ -85,6 +85,9 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from memory import reset_peak_rss  # noqa: E402  (benchmarks/memory.py)
+
 ROOT = HERE.parent
 NET = ROOT / "samples" / "tempotron_digits.snn"
 
@@ -246,16 +249,6 @@ def build(engine: str):
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def reset_peak_rss() -> bool:
-    """Reset the peak RSS (ru_maxrss) to the current RSS; False where Linux refuses."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def live_tensor_peak(step) -> int:

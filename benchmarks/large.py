@@ -42,6 +42,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory import reset_peak_rss  # noqa: E402  (benchmarks/memory.py)
+
 DT_MS = 0.1
 SYNAPSES = 10**8
 # CUBA (samples/cuba.snn): its weights for p·N = 0.02 · 4000 = 80 inputs per neuron
@@ -88,16 +91,6 @@ def _status(key: str) -> int | None:
         return None
 
 
-def _reset_peak() -> bool:
-    """Restart the kernel's high-water mark of resident memory (VmHWM)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def process_peak(phases: Phases) -> int:
     """The process's peak resident memory: getrusage's, which restarts with VmHWM where
     that is reset, so the largest of it and the phases' peaks."""
@@ -110,11 +103,11 @@ class Phases:
 
     def __init__(self):
         self.rows: list[tuple[str, float, int | None, int | None]] = []
-        self.resettable = _reset_peak()
+        self.resettable = reset_peak_rss()
 
     def run(self, name: str, work):
         if self.resettable:
-            _reset_peak()
+            reset_peak_rss()
         t = time.perf_counter()
         result = work()
         elapsed = time.perf_counter() - t

@@ -137,9 +137,9 @@ def test_every_construct_gives_the_pytorch_path_s_spikes_for_a_batch(tmp_path, m
     assert not torch.equal(out_fast["a.spikes"][:, 0], out_fast["a.spikes"][:, 1])
 
 
-@pytest.mark.parametrize("body", [STDP, ONE_TO_ONE_STDP], ids=["dense-sparse", "one-to-one"])
-def test_stdp_with_per_synapse_delays_learns_the_pytorch_path_s_weights(tmp_path, monkeypatch,
-                                                                       body):
+def learn_on_both_paths(tmp_path, monkeypatch, body: str):
+    """60 steps of a learning net on the PyTorch path and in the loop, checked equal:
+    (ref, fast, fast's state_dict before, fast's monitors)."""
     ref, fast = pair(build(tmp_path, body))
     before = {k: v.clone() for k, v in fast.state_dict().items()}
     drive = torch.rand(60, 1, 5, generator=torch.Generator().manual_seed(2),
@@ -147,6 +147,13 @@ def test_stdp_with_per_synapse_delays_learns_the_pytorch_path_s_weights(tmp_path
     out_ref = pytorch_path(monkeypatch, lambda: ref.run(60, drive=drive))
     out_fast = fast.run(60, drive=drive)
     assert_same(ref, fast, out_ref, out_fast)
+    return ref, fast, before, out_fast
+
+
+@pytest.mark.parametrize("body", [STDP, ONE_TO_ONE_STDP], ids=["dense-sparse", "one-to-one"])
+def test_stdp_with_per_synapse_delays_learns_the_pytorch_path_s_weights(tmp_path, monkeypatch,
+                                                                       body):
+    ref, fast, before, out_fast = learn_on_both_paths(tmp_path, monkeypatch, body)
     assert any(not torch.equal(before[k], v) for k, v in fast.state_dict().items())
     for name, rule in ref.rules.items():
         torch.testing.assert_close(fast.rules[name].x_pre, rule.x_pre, rtol=0, atol=1e-12)
@@ -435,14 +442,9 @@ def test_spikingflow_stdp_learns_the_pytorch_path_s_weights(tmp_path, monkeypatc
     from snnc.registry import RULES
     monkeypatch.setitem(RULES, "spikingflow_stdp",
                         replace(RULES["spikingflow_stdp"], pre_spike=pre_spike))
-    ref, fast = pair(build(tmp_path, SPIKINGFLOW_STDP))
+    ref, fast, before, out_fast = learn_on_both_paths(tmp_path, monkeypatch,
+                                                      SPIKINGFLOW_STDP)
     assert {r.pre_spike for r in fast.rules.values()} == {pre_spike}
-    before = {k: v.clone() for k, v in fast.state_dict().items()}
-    drive = torch.rand(60, 1, 5, generator=torch.Generator().manual_seed(2),
-                       dtype=torch.float64)
-    out_ref = pytorch_path(monkeypatch, lambda: ref.run(60, drive=drive))
-    out_fast = fast.run(60, drive=drive)
-    assert_same(ref, fast, out_ref, out_fast)
     assert out_fast["post.spikes"].sum() > 0 and out_fast["mid.spikes"].sum() > 0
     for key, value in fast.state_dict().items():
         if key.endswith("weight"):   # every weight moves, spike or none
