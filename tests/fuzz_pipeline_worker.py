@@ -1045,9 +1045,12 @@ def _print_strictly(text: str) -> None:
 
 
 def _inputs(net_class, case: Case, batch: int):
+    """Random inputs: a sequence [T, B, *shape] each, or (the event backend's modules)
+    one [B, *shape] per sample, values in [0, 1) (spike times there)."""
     import torch
     shapes = dict(getattr(net_class, "input_shapes", {}))
-    return [torch.rand(case.steps, batch, *shape) for shape in shapes.values()]
+    steps = () if getattr(net_class, "per_sample_inputs", False) else (case.steps,)
+    return [torch.rand(*steps, batch, *shape) for shape in shapes.values()]
 
 
 def _batch(net, case: Case) -> int:

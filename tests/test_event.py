@@ -145,8 +145,10 @@ def test_the_mnist_sample_builds_and_encodes_every_pixel(tmp_path):
     ("input t[3]\npopulation a[2] = Tempotron\nconnect t -> a : dense | dropout(0.5)",
      "the event backend cannot run the op dropout (connection 't->a')"),
     ("input t[3]\npopulation a[3] = Izhikevich\nconnect t -> a",
-     "the event backend cannot run population 'a' (Izhikevich): its charge of v is not "
-     "linear in its states and input: `0.04 * v * v`"),
+     "the event backend cannot run Izhikevich (population 'a'): it is not linear in its "
+     "states and input below threshold, at `0.04 * v * v`"),
+    ("input t[3]\npopulation a[3] = ILCLIF\nconnect t -> a",
+     "population 'a' (ILCLIF) feeds its spikes back into its input (ILC)"),
     ("input t[3]\npopulation a[3] = LIF\nconnect t -> a via exp_decay_current(tau = 2)",
      "the event backend cannot run the synapse exp_decay_current (connection 't->a')"),
     ("input t[3]\npopulation a[3] = Tempotron\nconnect t -> a via exp_current(tau = 2)",

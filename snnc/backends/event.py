@@ -45,7 +45,7 @@ def context(plan: Plan, version: str) -> dict:
         _fire_function, lambda p: f"fire_{p.model.name}", module,
         "Where the voltage v fires (0/1), for")
     synapse_fns, synapse_of = modules.synapse_functions(plan, module)
-    local = modules.LocalNames(plan, FORWARD_NAMES, ("steps",))
+    local = modules.LocalNames(plan, FORWARD_NAMES, ("steps", "batch"))
     return {
         **modules.module_context(plan, NAME, version),
         "inputs": [{"arg": local.args[n.name], "name": n.name, "shape": n.shape,
@@ -85,8 +85,8 @@ def _population(pop, fire: str, kernel: str | None, charge: str | None) -> dict:
 
 def check_runnable(plan: Plan) -> None:
     """What this backend cannot do with a plan whatever the registry lets it run: a
-    cycle, per-synapse delays, a synapse before a kernel (the kernel is the synapse),
-    and a stepped model or synapse that is not linear below threshold."""
+    cycle, per-synapse delays, a synapse before a kernel (the kernel is the synapse), a
+    synapse that is not linear (a stepped model that is not is refused before)."""
     if plan.mode != LAYERS:
         raise SnnError(f"network {plan.name} has a cycle: the event backend computes every "
                        "time point at once, from spike times that must all be known first",
@@ -98,8 +98,11 @@ def check_runnable(plan: Plan) -> None:
                            proj.pos, "give the connection one delay")
         _check_synapse(proj, plan.node(proj.dst))
     for pop in plan.populations:
-        if not pop.event_driven:
-            _check_linear(pop)
+        if pop.feedback_group:
+            raise SnnError(f"population '{pop.name}' ({pop.model.name}) feeds its spikes back "
+                           "into its input (ILC): the event backend computes the voltage "
+                           "from the inputs' spikes alone", pop.pos,
+                           "run it on the clock or softbp backend")
 
 
 def _check_synapse(proj, dst) -> None:
@@ -127,31 +130,11 @@ _LINEAR_HINT = ("the event backend derives a kernel from dynamics linear in the 
                 "on the clock or softbp backend")
 
 
-def _check_linear(pop) -> None:
-    """A stepped model runs here when its charge is affine in its states and input and it
-    fires on one state's comparison with a constant."""
-    variables = {"x", *pop.model.states}
-    for a in pop.equations.charge:
-        term = ex.nonlinear_term(a.value, variables)
-        if term is not None:
-            raise SnnError(f"the event backend cannot run population '{pop.name}' "
-                           f"({pop.model.name}): its charge of {a.target} is not linear in "
-                           f"its states and input: `{SnnPrinter()(term)}`", pop.pos,
-                           _LINEAR_HINT)
-    _voltage(pop)
-
-
 def _voltage(pop) -> str:
-    """The one state a stepped model's fire condition compares with a constant."""
-    fire = pop.equations.fire
-    read = ex.names(fire) if fire is not None else set()
-    states = read & set(pop.model.states)
-    if fire is None or getattr(fire, "op", None) not in (">=", ">", "<=", "<") \
-            or len(states) != 1 or read - states:
-        raise SnnError(f"the event backend cannot run population '{pop.name}' "
-                       f"({pop.model.name}): it fires where `{SnnPrinter()(fire)}`, not "
-                       "where one state crosses a constant", pop.pos, _LINEAR_HINT)
-    return next(iter(states))
+    """The one state a stepped model's fire condition compares with a constant (plan
+    support refused the models without one: ir.nodes.Model.nonlinearity)."""
+    (state,) = ex.names(pop.equations.fire) & set(pop.model.states)
+    return state
 
 
 def _kernel_function(pop) -> dict:
@@ -176,7 +159,7 @@ def _fire_function(pop) -> dict:
 
 
 def _node(plan: Plan, name: str, local: modules.LocalNames) -> dict:
-    return {"name": name, "seq": local.seq[name],
+    return {"name": name, "seq": local.seq[name], "shape": plan.node(name).shape,
             "incoming": [{"name": c.name, "seq": local.seq[c.src], "delay": c.delay}
                          for c in plan.incoming(name)]}
 

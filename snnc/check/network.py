@@ -12,7 +12,7 @@ import networkx as nx
 
 from snnc.check import neurons, shapes
 from snnc.check.models import model_of
-from snnc.check.neurons import backends_of
+from snnc.check.neurons import backends_of, refusal
 from snnc.check.signatures import bind, convert, resolve
 from snnc.check.values import TIME, Evaluator
 from snnc.errors import SnnError, unknown
@@ -97,8 +97,7 @@ def check_backend(pops: list[Population], backend: str, pos) -> None:
     for pop in pops:
         able = backends_of(pop.model)
         if backend not in able:
-            raise SnnError(f"the {backend} backend cannot run {pop.model.name} "
-                           f"(population '{pop.name}')", pos or pop.pos,
+            raise SnnError(refusal(pop.model, pop.name, backend), pos or pop.pos,
                            f"{pop.model.name} runs on the {' or '.join(able)} backend")
 
 

@@ -10,8 +10,9 @@ from snnc.errors import SnnError, unknown
 from snnc.frontend import ast
 from snnc.ir.nodes import Model
 from snnc.ir.values import Normal, Spec, Symbol, Uniform, Value
+from snnc.printers import SnnPrinter
 from snnc.registry import POPULATION_COMMON, PUBLIC, Param, Signature
-from snnc.registry.core import neuron_backends
+from snnc.registry.core import EVENT, neuron_backends
 
 # Names every neuron body can read: the input current, the step, and (kernels) time.
 INPUT, DT, TIME = "x", "dt", "t"
@@ -171,9 +172,19 @@ def _check_feedback(defn: ast.NeuronDef, known: set[str]) -> None:
     _check_names(call.args[0], known, defn, "the feedback")
 
 
-def backends_of(model: ast.NeuronDef | Model) -> tuple[str, ...]:
-    """The backends that can execute a model (its definition or its IR)."""
-    return neuron_backends(model.kernel is not None)
+def backends_of(model: Model) -> tuple[str, ...]:
+    """The backends that can execute a model."""
+    return neuron_backends(model.event_driven, model.nonlinearity() is None)
+
+
+def refusal(model: Model, population: str, backend: str) -> str:
+    """The error of a backend that cannot run a population's model: for a stepped model
+    on the event backend, the term that is not linear."""
+    why = ""
+    if backend == EVENT and not model.event_driven:
+        why = (": it is not linear in its states and input below threshold, at "
+               f"`{SnnPrinter()(model.nonlinearity())}`")
+    return f"the {backend} backend cannot run {model.name} (population '{population}'){why}"
 
 
 # ------------------------------------------------------------------ populations

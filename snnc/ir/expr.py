@@ -128,8 +128,9 @@ def names(expr: Expr) -> set[str]:
 def nonlinear_term(expr: Expr, variables: set[str]) -> Expr | None:
     """The first part of `expr` that keeps it from being affine in `variables` (a sum of
     constants and of constants times one variable), or None where it is affine. Parts that
-    read none of the variables are constants, whatever they compute. Iterative: a
-    node is judged after its operands."""
+    read none of the variables are constants, whatever they compute; `if(c, a, b)` with a
+    constant c is affine where a and b are. Iterative: a node is judged after its
+    operands."""
     order, stack = [], [expr]
     while stack:
         node = stack.pop()
@@ -151,5 +152,7 @@ def nonlinear_term(expr: Expr, variables: set[str]) -> Expr | None:
             continue
         if isinstance(node, Binary) and node.op == "/" and not reads[id(node.right)]:
             continue
+        if isinstance(node, Call) and node.func == "if" and not reads[id(node.args[0])]:
+            continue  # a choice made by constants: one affine branch or the other
         return node
     return None

@@ -66,6 +66,23 @@ class Model:
     def event_driven(self) -> bool:
         return self.kernel is not None
 
+    def nonlinearity(self) -> ex.Expr | None:
+        """What keeps a stepped model off the event backend: the first part of its charge
+        that is not affine in its states and input, or its fire condition where that is
+        not one state compared with a constant; None for a linear model (which the
+        event backend runs through its derived kernel)."""
+        variables = {"x", *self.states}
+        for a in self.charge:
+            term = ex.nonlinear_term(a.value, variables)
+            if term is not None:
+                return term
+        fire = self.fire
+        read = ex.names(fire) if fire is not None else set()
+        if fire is None or getattr(fire, "op", None) not in (">=", ">", "<=", "<") \
+                or len(read & set(self.states)) != 1 or read & {"x"}:
+            return fire if fire is not None else ex.Name("fire")
+        return None
+
     def default(self, param: str) -> ex.Expr | None:
         return dict(self.params).get(param)
 

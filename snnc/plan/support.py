@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from snnc import __version__
+from snnc.check.neurons import refusal
 from snnc.errors import Pos, SnnError
 from snnc.plan.nodes import Plan
 from snnc.registry import ENCODERS, OPS, READOUTS, RULES, SURROGATES, SYNAPSES
@@ -17,8 +18,11 @@ def check_supported(plan: Plan, backend: str) -> None:
         if backend not in able:
             hint = (f"{name} runs on the {' or '.join(sorted(able))} backend" if able
                     else f"no backend of snnc {__version__} runs it yet")
-            raise SnnError(f"the {backend} backend cannot run {what}{name} ({where})", pos,
-                           hint)
+            pop = next((p for p in plan.populations if f"population '{p.name}'" == where
+                        and not what), None)
+            message = refusal(pop.model, pop.name, backend) if pop is not None else \
+                f"the {backend} backend cannot run {what}{name} ({where})"
+            raise SnnError(message, pos, hint)
 
 
 def constructs(plan: Plan) -> Iterator[tuple[str, str, str, frozenset[str], Pos]]:
@@ -27,8 +31,8 @@ def constructs(plan: Plan) -> Iterator[tuple[str, str, str, frozenset[str], Pos]
     model (its name says what it is)."""
     for pop in plan.populations:
         where = f"population '{pop.name}'"
-        yield ("", pop.model.name, where,
-               frozenset(neuron_backends(pop.model.event_driven)), pop.pos)
+        yield ("", pop.model.name, where, frozenset(neuron_backends(
+            pop.model.event_driven, pop.model.nonlinearity() is None)), pop.pos)
         if not pop.model.event_driven:
             # the event backend takes no gradient through a threshold: any surrogate will do
             entry = SURROGATES[pop.surrogate.kind]

@@ -101,8 +101,10 @@ def ordered(low: str, high: str, strict: bool) -> Combination:
     return check
 
 
-def neuron_backends(event_driven: bool) -> tuple[str, ...]:
+def neuron_backends(event_driven: bool, linear: bool = False) -> tuple[str, ...]:
     """The backends that run a neuron model: spike-response models (a `kernel`) the event
     backend, stepped models (charge, fire, reset) the clock and softbp backends, and the
-    event backend too where their charge is linear (it checks that itself)."""
-    return (EVENT,) if event_driven else (CLOCK, SOFTBP, EVENT)
+    event backend too where they are linear below threshold (ir.nodes.Model.nonlinearity)."""
+    if event_driven:
+        return (EVENT,)
+    return (CLOCK, SOFTBP, EVENT) if linear else (CLOCK, SOFTBP)
