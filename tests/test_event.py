@@ -13,7 +13,7 @@ from conftest import net
 from snnc.cli import main
 from snnc.compiler import compile as snnc_compile
 from snnc.errors import SnnError
-from snnc.runtime import event
+from snnc.runtime import event, response
 from snnc.runtime.event import NO_SPIKE
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -106,6 +106,23 @@ def test_chunks_of_steps_give_the_same_voltage_and_gradients(tmp_path, monkeypat
         results.append((v_max.detach(), sim.connection("t->out").weight.grad.clone()))
     assert torch.equal(results[0][0], results[1][0])
     torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-12, atol=1e-12)
+
+
+def test_a_long_run_filters_by_fft_alike(tmp_path, monkeypatch):
+    """Past FILTER_BYTES of [T, T] lags the kernel filters by FFT: the same voltage and
+    gradients as the matrix product (to the transform's round-off)."""
+    cls = build(tmp_path, "seed = 1\nsteps = 50\ninput t[7]\npopulation out[3] = Tempotron\n"
+                          "connect t -> out : dense\nreadout out = v")
+    times = spike_times(4, 7, 50, seed=7)
+    results = []
+    for budget in (1 << 30, 0):
+        monkeypatch.setattr(response, "FILTER_BYTES", budget)
+        sim = cls().double()
+        trace = sim(times)
+        trace.square().sum().backward()
+        results.append((trace.detach(), sim.connection("t->out").weight.grad))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-10, atol=1e-10)
 
 
 def test_v_max_gradient_is_the_kernel_at_the_peak(tmp_path):
