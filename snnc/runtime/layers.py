@@ -183,6 +183,14 @@ class SynapseDelays(StepAware):
     def weight(self) -> torch.Tensor:
         return self.inner.weight
 
+    def named_memories(self):
+        """(name, tensor) of the inputs of its last steps, which later steps deliver."""
+        yield from ((f"history.{k}", block) for k, block in enumerate(self.history))
+
+    def detach(self) -> None:
+        """Cut the inputs it keeps from the graph (truncated BPTT)."""
+        self.history = [block.detach() for block in self.history]
+
     def forward(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         blocks = [*self.history, x.view(steps, -1, *x.shape[1:])]
         timeline = _Timeline(self.delays, self.low, [len(b) for b in blocks], steps)

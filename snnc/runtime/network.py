@@ -102,6 +102,28 @@ class Network(nn.Module):
                 module.reset()
         self.monitors = {}
 
+    def named_memories(self):
+        """(name, tensor) of every state a run carries from one call to the next, by the
+        module that keeps it (`populations.hidden.v`, `connections.a->b.synapse.i`):
+        snngrow's memories. Empty after reset() until the next call."""
+        for path, module in self.named_modules():
+            if module is not self and hasattr(module, "named_memories"):
+                for name, value in module.named_memories():
+                    yield f"{path}.{name}", value
+
+    def memories(self):
+        """Every state a run carries (named_memories' tensors)."""
+        for _, value in self.named_memories():
+            yield value
+
+    def detach(self) -> None:
+        """Cut every carried state from the graph, for truncated BPTT: call forward on one
+        chunk of a sequence, backward, detach(), then the next chunk goes on from the same
+        states without the earlier chunks in its graph."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "named_memories"):
+                module.detach()
+
     def reseed(self, seed: int | None = None) -> None:
         """Restart the run-time random streams (Poisson spikes, random initial states,
         dropout masks, noise) from `seed`, by default the network's own: the next run

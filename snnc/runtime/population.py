@@ -56,6 +56,23 @@ class Population(DrawsAtRunTime, nn.Module):
         self.kept = {}        # recordings of this run, per step
         self.recorded = {}
 
+    def named_memories(self):
+        """(name, tensor) of what a run carries from one call to the next: the states,
+        the refractory countdown, the ILC feedback (snngrow's memories)."""
+        yield from (self.states or {}).items()
+        for name in ("countdown", "carried"):
+            if getattr(self, name) is not None:
+                yield name, getattr(self, name)
+
+    def detach(self) -> None:
+        """Cut what the run carries from the graph (truncated BPTT): the next call goes on
+        from the same values, and a backward stops here."""
+        if self.states is not None:
+            self.states = {name: value.detach() for name, value in self.states.items()}
+        for name in ("countdown", "carried"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name).detach())
+
     def _init_states(self, like: torch.Tensor) -> None:
         """The states at the first step of a run, drawn once per run in declaration order
         (from `generator` in a seeded network)."""

@@ -29,6 +29,16 @@ class Synapse(nn.Module):
     def reset(self) -> None:
         self.states: tuple[torch.Tensor, ...] | None = None
 
+    def named_memories(self):
+        """(name, tensor) of its states, as a run carries them."""
+        if self.states is not None:
+            yield from zip(self.initial, self.states, strict=True)
+
+    def detach(self) -> None:
+        """Cut its states from the graph (truncated BPTT)."""
+        if self.states is not None:
+            self.states = tuple(value.detach() for value in self.states)
+
     def single_step(self, x: torch.Tensor) -> torch.Tensor:
         """This step's current; the states carry over to the next call until reset()."""
         if self.states is None:
