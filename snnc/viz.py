@@ -2,8 +2,9 @@
 
 Functions return a matplotlib Figure built without pyplot: no window opens, nothing is
 kept in pyplot's global list of figures, and the caller decides where it goes
-(`fig.savefig("run.png")`, or a notebook's display). `plot_1d_spikes` keeps the name and
-the parameters of SpikingFlow's `visualizing.plot_1d_spikes`.
+(`fig.savefig("run.png")`, or a notebook's display). `plot_1d_spikes`, `plot_2d_heatmap`,
+`plot_2d_bar_in_3d` and `plot_2d_spiking_feature_map` keep the names and the parameters of
+SpikingFlow's `visualizing` functions.
 """
 from __future__ import annotations
 
@@ -86,6 +87,91 @@ def plot_1d_spikes(spikes, title: str, xlabel: str, ylabel: str, int_x_ticks=Tru
     if plot_spiking_rate:
         _draw_rate_map(rate_map, spiking_rates(spikes), spiking_rate_map_title)
     return fig
+
+
+def plot_2d_heatmap(array, title: str, xlabel: str, ylabel: str, int_x_ticks=True,
+                    int_y_ticks=True, plot_colorbar=True, colorbar_y_label="magnitude",
+                    dpi=200) -> Figure:
+    """Any array [N, M] as a heat map, row i at height i (row 0 at the top, as in
+    SpikingFlow) and column j at x = j, with a colour bar of the values beside it: the
+    voltages v[i][j] of neurons i at steps j, say."""
+    array = as_numpy(array)
+    if array.ndim != 2 or not array.size:
+        raise ValueError(f"plot_2d_heatmap wants a non-empty array [N, M], "
+                         f"got shape {list(array.shape)}")
+    fig = Figure(dpi=dpi, layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(array, cmap="viridis", aspect="auto", interpolation="nearest")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    _integer_ticks(ax, int_x_ticks, int_y_ticks)
+    if plot_colorbar:
+        bar = fig.colorbar(image, ax=ax)
+        bar.ax.set_ylabel(colorbar_y_label, rotation=90)
+        bar.ax.yaxis.set_minor_locator(NullLocator())
+    return fig
+
+
+def plot_2d_bar_in_3d(array, title: str, xlabel: str, ylabel: str, zlabel: str,
+                      int_x_ticks=True, int_y_ticks=True, int_z_ticks=False,
+                      dpi=200) -> Figure:
+    """Any array [N, M] as bars in 3-D: row i a row of M bars at x = i (one colour per
+    row), bar j of it at y = j, as tall as array[i][j]; the spiking rates of N neurons
+    over M epochs, say. `ax.containers[i].datavalues` are row i's heights."""
+    array = as_numpy(array)
+    if array.ndim != 2 or not array.size:
+        raise ValueError(f"plot_2d_bar_in_3d wants a non-empty array [N, M], "
+                         f"got shape {list(array.shape)}")
+    rows, columns = array.shape
+    fig = Figure(dpi=dpi, layout="constrained")
+    ax = fig.add_subplot(projection="3d")
+    for i in range(rows):
+        ax.bar(np.arange(columns), array[i], zs=i, zdir="x", color=f"C{i % 10}", alpha=0.8)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, zlabel=zlabel,
+           xlim=(-0.5, rows - 0.5), ylim=(-0.5, columns - 0.5))
+    _integer_ticks(ax, int_x_ticks, int_y_ticks)
+    ax.zaxis.set_major_locator(MaxNLocator(integer=int_z_ticks))
+    return fig
+
+
+def plot_2d_spiking_feature_map(spikes, nrows, ncols, title: str, dpi=200) -> Figure:
+    """C spike maps of W x H (spikes [C, W, H] of 0 and 1, a convolution's output) as a
+    grid of nrows x ncols small images, map c in row c // ncols, column c % ncols; a
+    spike white on black. Values between 0 and 1 (rates) are shades of grey. A grid with
+    more cells than maps leaves the last ones empty."""
+    spikes = as_numpy(spikes)
+    if spikes.ndim != 3 or not spikes.size:
+        raise ValueError(f"plot_2d_spiking_feature_map wants spikes [C, W, H], "
+                         f"got shape {list(spikes.shape)}")
+    if nrows < 1 or ncols < 1 or nrows * ncols < len(spikes):
+        raise ValueError(f"plot_2d_spiking_feature_map: {len(spikes)} maps do not fit in "
+                         f"{nrows} x {ncols}")
+    fig = Figure(dpi=dpi, layout="constrained")
+    cells = fig.subplots(nrows, ncols, squeeze=False)
+    for c, ax in enumerate(cells.flat):
+        if c < len(spikes):
+            ax.imshow(spikes[c], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        else:
+            ax.set_axis_off()
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def feature_map_grid(maps: int) -> tuple[int, int]:
+    """(nrows, ncols) for plot_2d_spiking_feature_map: the squarest grid, a little wider
+    than tall, with no empty row: 48 maps -> (6, 8), 6 -> (2, 3), 7 -> (2, 4)."""
+    if maps < 1:
+        raise ValueError(f"feature_map_grid wants at least one map, got {maps}")
+    ncols = min(maps, int(np.ceil(np.sqrt(maps * 4 / 3))))
+    return -(-maps // ncols), ncols
+
+
+def _integer_ticks(ax, int_x_ticks: bool, int_y_ticks: bool) -> None:
+    for axis, integer in ((ax.xaxis, int_x_ticks), (ax.yaxis, int_y_ticks)):
+        axis.set_major_locator(MaxNLocator(integer=integer))
+        axis.set_minor_locator(NullLocator())
 
 
 def _draw_rate_map(ax, rates: np.ndarray, title: str) -> None:

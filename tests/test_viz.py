@@ -9,7 +9,11 @@ import torch
 from matplotlib.image import imread
 
 from snnc.viz import (
+    feature_map_grid,
     plot_1d_spikes,
+    plot_2d_bar_in_3d,
+    plot_2d_heatmap,
+    plot_2d_spiking_feature_map,
     plot_run,
     population_rate,
     rate_bin_steps,
@@ -154,3 +158,139 @@ def test_plot_run_draws_a_weight_distribution_over_time():
     assert x.tolist() == pytest.approx(np.arange(11) * 20.0)
     # the first sample is spread over the middle bins, the last over the edges
     assert shares[[0, -1], -1].sum() > shares[[0, -1], 0].sum()
+
+
+# ------------------------------------------------------------------ SpikingFlow's 2-D figures
+def png_colours(fig) -> int:
+    data = io.BytesIO()
+    fig.savefig(data, format="png", dpi=60)
+    data.seek(0)
+    image = imread(data)
+    return len(np.unique(image.reshape(-1, image.shape[-1]), axis=0))
+
+
+def voltages(neurons: int = 6, steps: int = 20) -> np.ndarray:
+    """v[i][j]: neuron i at step j, as SpikingFlow's examples hold them."""
+    return np.random.default_rng(4).random((neurons, steps)).cumsum(axis=1)
+
+
+def test_plot_2d_heatmap_as_spikingflow():
+    v = voltages()
+    fig = plot_2d_heatmap(array=v, title="voltage of neurons", xlabel="simulating step",
+                          ylabel="neuron index", colorbar_y_label="voltage magnitude")
+    assert fig.dpi == 200
+    heatmap, colorbar = fig.axes
+    assert heatmap.get_title() == "voltage of neurons"
+    assert heatmap.get_xlabel() == "simulating step"
+    assert heatmap.get_ylabel() == "neuron index"
+    assert colorbar.get_ylabel() == "voltage magnitude"
+    (image,) = heatmap.images
+    assert np.array_equal(image.get_array(), v)
+    # column j at x = j, row i at y = i with row 0 at the top
+    assert image.get_extent() == [-0.5, 19.5, 5.5, -0.5]
+    assert image.get_clim() == (v.min(), v.max())
+    assert all(float(t).is_integer() for t in heatmap.get_xticks())
+    assert all(float(t).is_integer() for t in heatmap.get_yticks())
+
+
+def test_plot_2d_heatmap_options():
+    fig = plot_2d_heatmap(torch.arange(6.0).reshape(2, 3), "t", "x", "y",
+                          plot_colorbar=False, dpi=80)
+    assert len(fig.axes) == 1 and fig.dpi == 80
+    assert fig.axes[0].images[0].get_array().tolist() == [[0, 1, 2], [3, 4, 5]]
+    fig = plot_2d_heatmap(voltages(), "t", "x", "y")
+    assert fig.axes[1].get_ylabel() == "magnitude"
+
+
+def test_plot_2d_bar_in_3d_as_spikingflow():
+    rates = np.random.default_rng(5).random((4, 5))  # 4 neurons, 5 epochs
+    fig = plot_2d_bar_in_3d(rates, title="spiking rates of output layer",
+                            xlabel="neuron index", ylabel="training epoch",
+                            zlabel="spiking rate")
+    assert fig.dpi == 200
+    (ax,) = fig.axes
+    assert ax.name == "3d"
+    assert ax.get_title() == "spiking rates of output layer"
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_zlabel()) == \
+        ("neuron index", "training epoch", "spiking rate")
+    # one row of bars per neuron, as tall as its rates, in the plane x = neuron
+    assert len(ax.containers) == 4
+    for i, bars in enumerate(ax.containers):
+        assert np.array_equal(bars.datavalues, rates[i])
+        for j, patch in enumerate(bars.patches):
+            x, y, z = np.array(patch._segment3d, dtype=float).T
+            assert np.all(x == i)
+            assert y.min() < j < y.max()
+            assert z.max() == pytest.approx(rates[i, j])
+    colours = {tuple(bars.patches[0].get_facecolor()) for bars in ax.containers}
+    assert len(colours) == 4
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def test_plot_2d_spiking_feature_map_as_spikingflow():
+    spikes = (np.random.default_rng(6).random((48, 8, 8)) > 0.8).astype(float)
+    fig = plot_2d_spiking_feature_map(spikes=spikes, nrows=6, ncols=8,
+                                      title="spiking feature map")
+    assert fig.dpi == 200
+    assert fig.get_suptitle() == "spiking feature map"
+    assert len(fig.axes) == 48
+    for c, ax in enumerate(fig.axes):  # row by row
+        assert ax.get_subplotspec().rowspan.start == c // 8
+        assert ax.get_subplotspec().colspan.start == c % 8
+        (image,) = ax.images
+        assert np.array_equal(image.get_array(), spikes[c])
+        assert image.get_clim() == (0, 1)
+        assert len(ax.get_xticks()) == len(ax.get_yticks()) == 0
+
+
+def test_plot_2d_spiking_feature_map_leaves_spare_cells_empty():
+    spikes = torch.zeros(7, 3, 5)
+    fig = plot_2d_spiking_feature_map(spikes, *feature_map_grid(7), title=None)
+    assert len(fig.axes) == 8
+    assert [len(ax.images) for ax in fig.axes] == [1] * 7 + [0]
+    assert not fig.axes[-1].axison
+    assert fig.get_suptitle() == ""
+
+
+def test_feature_map_grid():
+    assert feature_map_grid(48) == (6, 8)
+    assert feature_map_grid(6) == (2, 3)
+    assert feature_map_grid(7) == (2, 4)
+    assert feature_map_grid(1) == (1, 1)
+    for maps in range(1, 200):
+        nrows, ncols = feature_map_grid(maps)
+        assert nrows * ncols >= maps > (nrows - 1) * ncols
+    with pytest.raises(ValueError):
+        feature_map_grid(0)
+
+
+@pytest.mark.parametrize("draw", [
+    lambda: plot_2d_heatmap(voltages(), "t", "x", "y"),
+    lambda: plot_2d_bar_in_3d(voltages(3, 8), "t", "x", "y", "z"),
+    lambda: plot_2d_spiking_feature_map(
+        np.random.default_rng(7).random((6, 4, 4)) > 0.5, 2, 3, "maps"),
+], ids=["heatmap", "bar_in_3d", "feature_map"])
+def test_2d_figures_png_is_not_blank(draw):
+    assert png_colours(draw()) > 10
+
+
+@pytest.mark.parametrize("call, shape", [
+    (lambda a: plot_2d_heatmap(a, "t", "x", "y"), (5,)),
+    (lambda a: plot_2d_heatmap(a, "t", "x", "y"), (2, 3, 4)),
+    (lambda a: plot_2d_heatmap(a, "t", "x", "y"), (0, 3)),
+    (lambda a: plot_2d_bar_in_3d(a, "t", "x", "y", "z"), (5,)),
+    (lambda a: plot_2d_bar_in_3d(a, "t", "x", "y", "z"), (3, 0)),
+    (lambda a: plot_2d_spiking_feature_map(a, 2, 2, "t"), (4, 5)),
+    (lambda a: plot_2d_spiking_feature_map(a, 2, 2, "t"), (4, 2, 3, 3)),
+    (lambda a: plot_2d_spiking_feature_map(a, 2, 2, "t"), (0, 3, 3)),
+])
+def test_2d_figures_reject_bad_shapes(call, shape):
+    with pytest.raises(ValueError, match=r"wants"):
+        call(np.zeros(shape))
+
+
+def test_plot_2d_spiking_feature_map_wants_cells_for_every_map():
+    with pytest.raises(ValueError, match="5 maps do not fit in 2 x 2"):
+        plot_2d_spiking_feature_map(np.zeros((5, 3, 3)), 2, 2, "t")
+    with pytest.raises(ValueError, match="do not fit"):
+        plot_2d_spiking_feature_map(np.zeros((1, 3, 3)), 0, 2, "t")
