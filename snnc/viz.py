@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 
 MAX_RASTER_NEURONS = 500  # per population: more rows than a figure has pixels for
 MAX_TRACES = 5            # voltage (or other state) traces per recorded variable
+MAX_TRACED_NEURONS = 64   # above, a recorded state is drawn as a heat map, not traces
 RATE_BIN_MS = 5.0         # the finest bin of a population's rate over time
 MAX_RATE_BINS = 100       # a long run gets wider bins instead of more of them
 MAX_LABELLED_RATES = 32   # neurons whose rate is written into plot_1d_spikes' rate map
@@ -101,7 +102,7 @@ def plot_2d_heatmap(array, title: str, xlabel: str, ylabel: str, int_x_ticks=Tru
                          f"got shape {list(array.shape)}")
     fig = Figure(dpi=dpi, layout="constrained")
     ax = fig.add_subplot()
-    image = ax.imshow(array, cmap="viridis", aspect="auto", interpolation="nearest")
+    image = _heatmap(ax, array)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     _integer_ticks(ax, int_x_ticks, int_y_ticks)
     if plot_colorbar:
@@ -109,6 +110,13 @@ def plot_2d_heatmap(array, title: str, xlabel: str, ylabel: str, int_x_ticks=Tru
         bar.ax.set_ylabel(colorbar_y_label, rotation=90)
         bar.ax.yaxis.set_minor_locator(NullLocator())
     return fig
+
+
+def _heatmap(ax, array: np.ndarray, extent: tuple | None = None):
+    """array [N, M] as an image, row 0 at the top (plot_2d_heatmap's, and plot_run's
+    panel of a state with many neurons)."""
+    return ax.imshow(array, cmap="viridis", aspect="auto", interpolation="nearest",
+                     extent=extent)
 
 
 def plot_2d_bar_in_3d(array, title: str, xlabel: str, ylabel: str, zlabel: str,
@@ -219,7 +227,10 @@ def plot_run(monitors: Mapping[str, object], dt_ms: float, title: str | None = N
         _draw_rates(axes[len(spikes)], spikes, dt_ms, colours)
     below = axes[len(spikes) + bool(spikes):]
     for (key, values), ax in zip(states.items(), below[:len(states)], strict=True):
-        _draw_traces(ax, key, values, dt_ms)
+        if values.shape[1] > MAX_TRACED_NEURONS:
+            _draw_state_map(fig, ax, key, values, dt_ms)
+        else:
+            _draw_traces(ax, key, values, dt_ms)
     for (key, values), ax in zip(weights.items(), below[len(states):], strict=True):
         _draw_weights(fig, ax, key, as_numpy(values), weight_every * dt_ms)
     axes[-1].set_xlabel("time (ms)")
@@ -227,6 +238,21 @@ def plot_run(monitors: Mapping[str, object], dt_ms: float, title: str | None = N
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _draw_state_map(fig: Figure, ax, key: str, values: np.ndarray, dt_ms: float) -> None:
+    """A state of many neurons, [steps, neurons], as plot_2d_heatmap draws it: neurons
+    down (evenly subsampled above MAX_RASTER_NEURONS, each row at its own index), time in
+    ms across."""
+    neurons = values.shape[1]
+    shown = shown_neurons(neurons, MAX_RASTER_NEURONS)
+    image = _heatmap(ax, values[:, shown].T,
+                     extent=(0, values.shape[0] * dt_ms, neurons - 0.5, -0.5))
+    fig.colorbar(image, cax=ax.inset_axes((1.01, 0.0, 0.015, 1.0)),
+                 label=key.split(".", 1)[1])
+    ax.set_ylabel("neuron" if len(shown) == neurons
+                  else f"neuron\n({len(shown)} of {neurons:,})")
+    ax.set_title(key, loc="left", fontsize="medium")
 
 
 def _draw_weights(fig: Figure, ax, key: str, values: np.ndarray, every_ms: float) -> None:

@@ -294,3 +294,19 @@ def test_plot_2d_spiking_feature_map_wants_cells_for_every_map():
         plot_2d_spiking_feature_map(np.zeros((5, 3, 3)), 2, 2, "t")
     with pytest.raises(ValueError, match="do not fit"):
         plot_2d_spiking_feature_map(np.zeros((1, 3, 3)), 0, 2, "t")
+
+
+def test_plot_run_draws_a_state_of_many_neurons_as_a_heat_map():
+    """Above MAX_TRACED_NEURONS a recorded state is plot_2d_heatmap's image (neurons
+    down, at their own indices; time in ms across), with its colour bar."""
+    values = torch.randn(400, 1, 1000).cumsum(0)
+    fig = plot_run({"big.spikes": poisson(400, 1000, 0.01, seed=4), "big.v": values},
+                   dt_ms=0.5)
+    panel = fig.axes[2]
+    assert panel.get_title(loc="left") == "big.v"
+    (image,) = panel.images
+    assert image.get_extent() == [0.0, 200.0, 999.5, -0.5]
+    shown = shown_neurons(1000, 500)
+    assert np.array_equal(image.get_array(), values[:, 0, shown].numpy().T)
+    assert "500 of 1,000" in panel.get_ylabel()
+    assert any(a.get_ylabel() == "v" for a in fig.axes)  # the colour bar
