@@ -309,4 +309,4 @@ def test_plot_run_draws_a_state_of_many_neurons_as_a_heat_map():
     shown = shown_neurons(1000, 500)
     assert np.array_equal(image.get_array(), values[:, 0, shown].numpy().T)
     assert "500 of 1,000" in panel.get_ylabel()
-    assert any(a.get_ylabel() == "v" for a in fig.axes)  # the colour bar
+    assert [a.get_ylabel() for a in panel.child_axes] == ["v"]  # the colour bar
