@@ -153,6 +153,14 @@ def test_the_mnist_sample_builds_and_encodes_every_pixel(tmp_path):
     assert times.shape == (2, 784, 16) and event.spiked(times).any()
 
 
+def test_gaussian_tuning_needs_three_curves(tmp_path):
+    with pytest.raises(SnnError) as info:
+        build(tmp_path, "input x[4]\nencoder spk = gaussian_tuning(x, m = 2)\n"
+                        "population out[2] = Tempotron\nconnect spk -> out : flatten | dense")
+    assert info.value.message == "gaussian_tuning(): 'm' must be at least 3 tuning curves, got 2"
+    assert (info.value.pos.line, info.value.pos.col) == (4, 38)  # at the value
+
+
 @pytest.mark.parametrize("body, message", [
     ("input t[3]\npopulation a[2] = Tempotron\npopulation b[2] = Tempotron\n"
      "connect t -> a : dense\nconnect a -> b : dense\nconnect b -> a : dense delay 1",

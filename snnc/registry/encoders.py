@@ -29,6 +29,13 @@ def _latency(p: Mapping, at: Callable[[str], Pos]) -> None:
                        "use mode = linear")
 
 
+def _gaussian_tuning(p: Mapping, at: Callable[[str], Pos]) -> None:
+    if p["m"] < 3:
+        raise SnnError(f"'m' must be at least 3 tuning curves, got {p['m']}", at("m"),
+                       "the curves' width divides the range by m - 2 (Bohte et al. 2002)")
+    ordered("x_min", "x_max", strict=True)(p, at)
+
+
 ENCODERS: dict[str, Encoder] = table(
     Encoder("poisson", (P("x", "source", None), P("rate", "rate", None)), "encoder",
             "P(spike) = value (or rate) at every step", sources=("x",)),
@@ -44,6 +51,6 @@ ENCODERS: dict[str, Encoder] = table(
     Encoder("gaussian_tuning", (P("x", "source"), P("m", "int+", 16), P("x_min", "number", 0.0),
                                 P("x_max", "number", 1.0), P("t_max", "time", 100)), "encoder",
             "Bohte et al.'s Gaussian receptive fields: m spike times per value",
-            combination=ordered("x_min", "x_max", strict=True), sources=("x",),
+            combination=_gaussian_tuning, sources=("x",),
             shape=lambda s, p: (*s, p["m"]), produces=("times",), backends=frozenset({EVENT})),
 )
