@@ -4,12 +4,11 @@ event_driven docs, seed 003) and a step-by-step LIF simulation of the same kerne
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 import torch
 
-from snnc.functional import first_spike_index, first_spike_time, tempotron_mse_loss
+from snnc.functional import first_spike_time, tempotron_mse_loss
 from snnc.runtime import encoders
 from snnc.runtime.event import (
     NO_SPIKE,
@@ -476,21 +475,6 @@ SEED_SPIKES = torch.tensor([[[0., 0., 0., 0., 0., 0., 0., 0.],
                             [[0., 0., 1., 1., 0., 0., 0., 1.],
                              [1., 1., 0., 0., 1., 0., 0., 0.],
                              [0., 0., 0., 1., 0., 0., 0., 0.]]])
-
-# first_spike_index(spikes) as the seed prints it (its indentation lost in the docs' text)
-SEED_PRINTED = """tensor([[[False, False, False, False, False, False, False, False],
- [ True, False, False, False, False, False, False, False],
- [False,  True, False, False, False, False, False, False]],
-
-[[False, False,  True, False, False, False, False, False],
- [ True, False, False, False, False, False, False, False],
- [False, False, False,  True, False, False, False, False]]])"""
-
-
-def test_first_spike_index_prints_the_seeds_example():
-    index = first_spike_index(SEED_SPIKES)
-    assert index.dtype == torch.bool
-    assert re.sub(r"\s+", " ", str(index)) == re.sub(r"\s+", " ", SEED_PRINTED)
 
 
 def test_first_spike_time_marks_silence():
