@@ -452,3 +452,30 @@ def test_spikingflow_stdp_learns_the_pytorch_path_s_weights(tmp_path, monkeypatc
     for name, rule in ref.rules.items():
         torch.testing.assert_close(fast.rules[name].x_pre, rule.x_pre, rtol=0, atol=1e-12)
         torch.testing.assert_close(fast.rules[name].x_post, rule.x_post, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("on_pytorch_path", [False, True], ids=["loop", "pytorch"])
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8])
+def test_spikes_kept_in_one_byte(tmp_path, monkeypatch, on_pytorch_path, dtype):
+    """run(spike_dtype=...) (snngrow's spike_out): dense spike monitors of populations and
+    encoders in one byte a value, the same spikes as the float ones, states still float,
+    and monitor_bytes counts them so."""
+    cls = build(tmp_path, MIXED)
+    dense_net, byte_net = pair(cls, batch=2)
+    if on_pytorch_path:
+        monkeypatch.setenv("SNNC_CLOCK_LOOP", "0")
+    inputs = mixed_inputs(2, 40)
+    floats = dense_net.run(40, record=("spk.spikes",), **inputs)
+    bytes_ = byte_net.run(40, record=("spk.spikes",), spike_dtype=dtype, **inputs)
+    for key, values in floats.items():
+        if key.endswith(".spikes"):
+            assert bytes_[key].dtype == dtype, key
+            assert torch.equal(bytes_[key].to(values.dtype), values), key
+        else:
+            assert torch.equal(bytes_[key], values), key
+    assert floats["a.spikes"].sum() > 0
+    spikes = sum(v.numel() for k, v in floats.items() if k.endswith(".spikes"))
+    assert dense_net.monitor_bytes(40, ("spk.spikes",)) - dense_net.monitor_bytes(
+        40, ("spk.spikes",), spike_dtype=dtype) == 3 * spikes
+    with pytest.raises(ValueError, match="spike_dtype"):
+        byte_net.run(1, spike_dtype=torch.float16, **mixed_inputs(2, 1))

@@ -167,7 +167,7 @@ class Loop:
             return held.handle
         self.prepared.pop(sim, None)
         handle = ctypes.c_void_p()
-        pointers = [arrays.pointer(i, e, {}, {}, 0, 0, {}) for i, e in enumerate(self.layout)]
+        pointers = [arrays.pointer(i, e, {}, {}, 0, 0, {}, {}) for i, e in enumerate(self.layout)]
         failed = self.library.snnc_loop_prepare((ctypes.c_void_p * len(pointers))(*pointers),
                                                 ctypes.byref(handle))
         held = _Prepared(self.library, handle.value, key)
@@ -184,11 +184,17 @@ class Loop:
         buffers = {key: _event_buffers(sim.batch_size, hi - lo,
                                        math.prod(sim.shapes[key.partition(".")[0]]))
                    for key in events}
-        pointers = [arrays.pointer(i, e, external, out, lo, hi, buffers)
+        # monitors of another dtype than the loop's (one-byte spikes): this call's steps in
+        # the loop's, copied in after it
+        staged = {key: sim.like.new_zeros(monitor[lo:hi].shape)
+                  for key, monitor in out.items() if monitor.dtype != sim.like.dtype}
+        pointers = [arrays.pointer(i, e, external, out, lo, hi, buffers, staged)
                     for i, e in enumerate(self.layout)]
         failed = self.library.snnc_loop(t, hi - lo, sim.batch_size, torch.get_num_threads(),
                                         (ctypes.c_void_p * len(pointers))(*pointers), prepared)
         _raise_for(failed)
+        for key, values in staged.items():
+            out[key][lo:hi] = values
         for key, (written, counts) in buffers.items():
             events[key].add_call(lo, hi - lo, written, counts)
 
@@ -241,11 +247,15 @@ class _Arrays:
                                  "values, not what the compiled loop was built for")
 
     def pointer(self, i: int, e: Entry, external: dict, out: Mapping, lo: int, hi: int,
-                events: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> int | None:
+                events: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+                staged: Mapping[str, torch.Tensor]) -> int | None:
         if e.kind == "external":
             return external[e.owner].data_ptr() if e.owner in external else None
         if e.kind == "monitor":
-            values = out.get(f"{e.owner}.{e.detail}")
+            key = f"{e.owner}.{e.detail}"
+            if key in staged:  # this call's steps alone
+                return staged[key].data_ptr()
+            values = out.get(key)
             return None if values is None else values[lo:hi].data_ptr()
         if e.kind in ("events", "event_counts"):
             buffers = events.get(f"{e.owner}.{e.detail}")

@@ -90,6 +90,7 @@ class Simulator(Network, metaclass=abc.ABCMeta):
 
     def run(self, steps: int | None = None, record: tuple[str, ...] = (),
             weight_every: int = WEIGHT_EVERY, sparse_spikes: bool = False,
+            spike_dtype: torch.dtype | None = None,
             **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """`steps` steps (default: the network's) from the current state: the monitors
         "pop.var" (the file's and `record`'s) as [steps, B, *shape], and a connection's
@@ -97,18 +98,21 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         reaches a multiple of `weight_every`, as [samples, *weight.shape]. With
         `sparse_spikes`, spikes are recorded as events and returned as sparse COO tensors
         of the same shape (ones where a spike was), as Brian2's SpikeMonitor keeps them:
-        memory in proportion to the spikes, not to steps x neurons. An input is
+        memory in proportion to the spikes, not to steps x neurons. `spike_dtype`
+        (torch.bool or torch.uint8, snngrow's spike_out) keeps dense spike monitors in one
+        byte a value instead of the network's float. An input is
         [steps, B, *shape], or [B, *shape] held for every step. Monitors that would need
         more than SNNC_MAX_MEMORY are refused before anything runs."""
         self._check_batch()
         steps = self.steps if steps is None else int(steps)
         every = _interval(weight_every)
+        spike_dtype = _spike_dtype(spike_dtype)
         keys = self._monitored(record)
         sparse = {key for key in keys if sparse_spikes and key.endswith(".spikes")
                   and not self.is_weight_key(key)}
-        self._check_memory(steps, [k for k in keys if k not in sparse], every)
+        self._check_memory(steps, [k for k in keys if k not in sparse], every, spike_dtype)
         given = self._given(inputs, steps)
-        out = {key: self._monitor(key, steps) for key in keys
+        out = {key: self._monitor(key, steps, spike_dtype) for key in keys
                if not self.is_weight_key(key) and key not in sparse}
         samples = WeightSamples(self, [k for k in keys if self.is_weight_key(k)], steps, every)
         events = {key: SpikeEvents(steps, self.batch_size, self._shape_of(key))
@@ -132,23 +136,30 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         return {key: results[key] for key in keys}
 
     def monitor_bytes(self, steps: int | None = None, record: tuple[str, ...] = (),
-                      weight_every: int = WEIGHT_EVERY) -> int:
-        """What run(steps, record, weight_every) allocates for its monitors."""
+                      weight_every: int = WEIGHT_EVERY,
+                      spike_dtype: torch.dtype | None = None) -> int:
+        """What run(steps, record, weight_every, spike_dtype=...) allocates for its
+        monitors."""
         steps = self.steps if steps is None else int(steps)
-        return self._bytes(steps, self._monitored(record), _interval(weight_every))
+        return self._bytes(steps, self._monitored(record), _interval(weight_every),
+                           _spike_dtype(spike_dtype))
 
-    def _bytes(self, steps: int, keys: list[str], every: int) -> int:
+    def _bytes(self, steps: int, keys: list[str], every: int,
+               spike_dtype: torch.dtype | None = None) -> int:
         total = 0
         for key in keys:
             if self.is_weight_key(key):
                 rows = WeightSamples.count(self.t, steps, every)
-                total += rows * self.connection(key.rpartition(".")[0]).weight.numel()
+                values = rows * self.connection(key.rpartition(".")[0]).weight.numel()
             else:
-                total += steps * self.batch_size * math.prod(self._shape_of(key))
-        return total * BYTES_PER_VALUE
+                values = steps * self.batch_size * math.prod(self._shape_of(key))
+            one = 1 if spike_dtype is not None and self._is_spikes(key) else BYTES_PER_VALUE
+            total += values * one
+        return total
 
-    def _check_memory(self, steps: int, keys: list[str], every: int) -> None:
-        need, limit = self._bytes(steps, keys, every), max_memory_bytes()
+    def _check_memory(self, steps: int, keys: list[str], every: int,
+                      spike_dtype: torch.dtype | None = None) -> None:
+        need, limit = self._bytes(steps, keys, every, spike_dtype), max_memory_bytes()
         if need > limit:
             raise MemoryError(f"the monitors of a run of {steps:,} steps need "
                               f"{format_bytes(need)}, more than the limit of "
@@ -225,13 +236,20 @@ class Simulator(Network, metaclass=abc.ABCMeta):
             self._shape_of(key)
         return keys
 
-    def _monitor(self, key: str, steps: int) -> torch.Tensor:
+    def _monitor(self, key: str, steps: int, spike_dtype: torch.dtype | None = None
+                 ) -> torch.Tensor:
         """What run() fills with `key`'s values, [steps, B, *shape]: a population's spikes
-        start as zeros, where the compiled loop writes the spikes alone."""
+        start as zeros, where the compiled loop writes the spikes alone; spikes in
+        `spike_dtype` where one is given."""
         node, _, var = key.partition(".")
         shape = (steps, self.batch_size, *self._shape_of(key))
+        if spike_dtype is not None and self._is_spikes(key):
+            return torch.zeros(shape, dtype=spike_dtype, device=self.like.device)
         spikes = var == "spikes" and node in self.populations
         return self.like.new_zeros(shape) if spikes else self.like.new_empty(shape)
+
+    def _is_spikes(self, key: str) -> bool:
+        return key.endswith(".spikes") and not self.is_weight_key(key)
 
     def _shape_of(self, key: str) -> tuple[int, ...]:
         node, _, var = key.partition(".")
@@ -271,6 +289,12 @@ def _unravel(flat: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
         axes.append(flat % size)
         flat = flat // size
     return torch.stack(axes[::-1]) if axes else flat[None, :0]
+
+
+def _spike_dtype(dtype: torch.dtype | None) -> torch.dtype | None:
+    if dtype not in (None, torch.bool, torch.uint8):
+        raise ValueError(f"spike_dtype is torch.bool or torch.uint8 (or None), not {dtype}")
+    return dtype
 
 
 def _interval(every: int) -> int:
