@@ -363,17 +363,22 @@ def test_weight_samples_count_in_the_monitors_memory(tmp_path, monkeypatch):
         sim.run(10, record=("nowhere.weight",))
 
 
+def mixed_pair(tmp_path, monkeypatch, batch: int, on_pytorch_path: bool):
+    """Two MIXED networks with the same weights, on the loop or the PyTorch path, and a
+    run's inputs of 40 steps."""
+    dense_net, other_net = pair(build(tmp_path, MIXED), batch=batch)
+    if on_pytorch_path:
+        monkeypatch.setenv("SNNC_CLOCK_LOOP", "0")
+    return dense_net, other_net, mixed_inputs(batch, 40)
+
+
 @pytest.mark.parametrize("on_pytorch_path", [False, True], ids=["loop", "pytorch"])
 def test_sparse_spikes_are_the_dense_monitors_as_events(tmp_path, monkeypatch,
                                                         on_pytorch_path):
     """run(sparse_spikes=True) gives every spike monitor (populations' and encoders') as
     a coalesced sparse tensor equal to the dense one, states still dense, for a batch and
     across a run split in calls; the run itself is the same."""
-    cls = build(tmp_path, MIXED)
-    dense_net, sparse_net = pair(cls, batch=3)
-    if on_pytorch_path:
-        monkeypatch.setenv("SNNC_CLOCK_LOOP", "0")
-    inputs = mixed_inputs(3, 40)
+    dense_net, sparse_net, inputs = mixed_pair(tmp_path, monkeypatch, 3, on_pytorch_path)
     dense = dense_net.run(40, record=("spk.spikes",), **inputs)
     parts = [sparse_net.run(n, record=("spk.spikes",), sparse_spikes=True,
                             img=inputs["img"], drive=inputs["drive"][lo:lo + n])
@@ -460,11 +465,7 @@ def test_spikes_kept_in_one_byte(tmp_path, monkeypatch, on_pytorch_path, dtype):
     """run(spike_dtype=...) (snngrow's spike_out): dense spike monitors of populations and
     encoders in one byte a value, the same spikes as the float ones, states still float,
     and monitor_bytes counts them so."""
-    cls = build(tmp_path, MIXED)
-    dense_net, byte_net = pair(cls, batch=2)
-    if on_pytorch_path:
-        monkeypatch.setenv("SNNC_CLOCK_LOOP", "0")
-    inputs = mixed_inputs(2, 40)
+    dense_net, byte_net, inputs = mixed_pair(tmp_path, monkeypatch, 2, on_pytorch_path)
     floats = dense_net.run(40, record=("spk.spikes",), **inputs)
     bytes_ = byte_net.run(40, record=("spk.spikes",), spike_dtype=dtype, **inputs)
     for key, values in floats.items():
