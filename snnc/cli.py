@@ -47,7 +47,26 @@ def _parser() -> argparse.ArgumentParser:
                          help="text: tables; json: networkx node-link data; dot: Graphviz")
     inspect.add_argument("--network", metavar="NAME", help="only this network")
     _run_parser(commands)
+    _import_parser(commands)
     return parser
+
+
+def _import_parser(commands) -> None:
+    imp = commands.add_parser("import", help="turn a NIR graph into a .snn file",
+                              description="Write a readable .snn file and the weights file it "
+                              "loads (NET.weights.pt beside it) from a NIR graph (docs/NIR.md). "
+                              "Nothing is written unless both compile.")
+    imp.add_argument("file", metavar="IN.nir", help="the NIR graph (nir.write's HDF5)")
+    imp.add_argument("-o", "--output", metavar="NET.snn", required=True,
+                     help="the .snn file to write")
+    imp.add_argument("--dt", metavar="TIME", help='the step the continuous-time graph is '
+                     'discretised with, e.g. "0.1 ms" (default: the graph\'s metadata, else '
+                     '1 ms)')
+    imp.add_argument("--reset", choices=("hard", "soft"), help="how neurons reset where the "
+                     "graph's metadata does not say (default hard: to v_reset; soft subtracts "
+                     "the threshold)")
+    imp.add_argument("--network", metavar="NAME", help="the network's name (default: the "
+                     "file's stem)")
 
 
 def _run_parser(commands) -> None:
@@ -86,13 +105,16 @@ def main(argv: list[str] | None = None) -> int:
             for written in build(args):
                 print(f"wrote {printable(str(written))}")
         elif args.command == "check":
-            graphs = frontend(args.file, allowed=args.allow_import)
+            graphs = graphs_of(args.file, None, args.allow_import)
             names = ", ".join(g.graph["name"] for g in graphs) or "no network"
             print(f"{printable(args.file)}: ok ({names})")
         elif args.command == "run":
             run_command(args)
+        elif args.command == "import":
+            for written in import_command(args):
+                print(f"wrote {printable(str(written))}")
         else:
-            graphs = frontend(args.file, args.network, allowed=args.allow_import)
+            graphs = graphs_of(args.file, args.network, args.allow_import)
             sys.stdout.write(render_all(graphs, args.format))
     except SnnError as err:
         print(err.render(), file=sys.stderr)
@@ -122,6 +144,33 @@ def build(args) -> list[Path]:
     for (_, source), target in zip(modules, resolved, strict=True):
         write_atomically(target, source)
     return targets
+
+
+def graphs_of(file: str, network: str | None, allowed: list[str]):
+    """The checked graphs of a .snn file, or of a .nir file as the .snn text `snnc import`
+    would write (named by the .nir file)."""
+    if not file.endswith(".nir"):
+        return frontend(file, network, allowed=allowed)
+    from snnc.interchange.nir_import import import_file, scratch_copy
+    out = Path(file).with_suffix(".snn")
+    with scratch_copy(import_file(file, out), out.name) as path:
+        graphs = frontend(path, network)
+    for graph in graphs:
+        graph.graph["file"] = file
+    return graphs
+
+
+def import_command(args) -> list[Path]:
+    from snnc.interchange.nir_import import import_file, parse_dt, write_import
+    out = Path(args.output)
+    if out.suffix != ".snn":
+        raise SnnError(f"-o {args.output}: the output must be a .snn file")
+    dt_s = parse_dt(args.dt) if args.dt is not None else None
+    imported = import_file(args.file, out, args.network, dt_s, args.reset)
+    for warning in imported.warnings:
+        print(f"warning: {printable(warning)}", file=sys.stderr)
+    weights = write_import(imported, out, Path(args.file))
+    return [out, weights]
 
 
 def run_command(args) -> None:

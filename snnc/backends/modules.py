@@ -18,7 +18,8 @@ MODULE_NAMES = {"torch", "nn", "rt"}
 def module_context(plan: Plan, backend: str, version: str) -> dict:
     """What every generated module says of itself: its header, network and class."""
     return {"header": header(plan, backend, version), "network": plan.name,
-            "class_name": camel_case(plan.name), "steps": plan.steps, "seed": plan.seed}
+            "class_name": camel_case(plan.name), "steps": plan.steps, "seed": plan.seed,
+            "weights": plan.weights.path if plan.weights else None}
 
 
 class LocalNames:

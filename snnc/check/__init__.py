@@ -21,7 +21,8 @@ def check_program(program: Program, network: str | None = None) -> list[Network]
             raise unknown("network", network, [n.name for n in networks], None)
         networks = tuple(chosen)
     _check_unique_networks(networks)
-    return [check_network(net, program.models, program.main.path) for net in networks]
+    return [check_network(net, program.models, program.main.path, program.weights_file)
+            for net in networks]
 
 
 def _check_unique_networks(networks) -> None:

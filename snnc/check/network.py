@@ -6,7 +6,8 @@ converted; each small function below checks one thing and is named for it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import networkx as nx
 
@@ -28,6 +29,7 @@ from snnc.ir.nodes import (
     Population,
     Readout,
     Shape,
+    Weights,
     numel,
 )
 from snnc.ir.values import Spec, Uniform
@@ -35,7 +37,8 @@ from snnc.limits import MAX_CONNECTIONS, MAX_DELAY, MAX_ELEMENTS, MAX_POPULATION
 from snnc.registry import ENCODERS, OPS, READOUTS, RULES, SETTINGS, SYNAPSES
 
 
-def check_network(net: ast.NetworkDef, models: Mapping[str, ast.NeuronDef], file: str) -> Network:
+def check_network(net: ast.NetworkDef, models: Mapping[str, ast.NeuronDef], file: str,
+                  weights_file: Callable[[ast.Weights], Path] | None = None) -> Network:
     dt_ms, steps, backend, seed, explicit_backend = _settings(net)
     ev = Evaluator(dt_ms)
     _check_counts(net)
@@ -54,10 +57,24 @@ def check_network(net: ast.NetworkDef, models: Mapping[str, ast.NeuronDef], file
         backend = "event"
     network = Network(net.name, file, dt_ms, steps, backend, seed, inputs, encoders,
                       populations, connections, _monitors(net, nodes), _readout(net, ev, nodes),
-                      net.pos)
+                      net.pos, _weights(net, weights_file))
     if explicit_backend:
         check_backend(populations, backend, _setting_pos(net, "backend"))
     return network
+
+
+def _weights(net: ast.NetworkDef, weights_file: Callable[[ast.Weights], Path] | None
+             ) -> Weights | None:
+    """The network's `weights "FILE"`, at most one, resolved by the loader's rules."""
+    stmts = net.of(ast.Weights)
+    if len(stmts) > 1:
+        raise SnnError("'weights' is given twice", stmts[1].pos,
+                       f"first given at line {stmts[0].pos.line}")
+    if not stmts:
+        return None
+    if weights_file is None:
+        raise SnnError("a network with `weights` must be built from a file", stmts[0].pos)
+    return Weights(str(weights_file(stmts[0])), stmts[0].pos)
 
 
 # ------------------------------------------------------------------ settings

@@ -232,7 +232,16 @@ class Readout:
     pos: Pos = trees.position()
 
 
-NetStmt = Setting | InputDecl | EncoderDecl | PopulationDecl | Connect | Monitor | Readout
+@dataclass(frozen=True)
+class Weights:
+    """`weights "FILE"`: the network's state_dict, loaded when a module is made."""
+
+    path: str
+    pos: Pos = trees.position()
+
+
+NetStmt = (Setting | InputDecl | EncoderDecl | PopulationDecl | Connect | Monitor | Readout
+           | Weights)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from snnc.errors import Pos, SnnError
 from snnc.frontend import ast
 from snnc.frontend.parser import parse_text
-from snnc.limits import MAX_FILE_BYTES, MAX_FILES, MAX_TOTAL_SOURCE_BYTES
+from snnc.limits import MAX_FILE_BYTES, MAX_FILES, MAX_TOTAL_SOURCE_BYTES, max_memory_bytes
 from snnc.resources import stdlib_dir
 
 # Never block on a FIFO swapped in after the stat; never make a terminal ours.
@@ -38,6 +38,22 @@ class Program:
     main: ast.File
     models: dict[str, ast.NeuronDef]
     sources: dict[str, str] = field(default_factory=dict)
+    main_path: Path | None = None
+    roots: list[Path] = field(default_factory=list)  # where imports and weights may lie
+
+    def weights_file(self, stmt: ast.Weights) -> Path:
+        """The file a network's `weights "FILE"` names, relative to the main file and
+        within the folders imports may come from; a regular file within the memory limit."""
+        target = _resolve_within(stmt.path, self.main_path, self.roots, stmt.pos, "weights")
+        info, limit = os.stat(target), max_memory_bytes()
+        if not stat.S_ISREG(info.st_mode):
+            raise SnnError(f"weights {stmt.path!r} is {_file_kind(info.st_mode)}, not a file",
+                           stmt.pos, "name a .pt file of the network's state_dict")
+        if info.st_size > limit:
+            raise SnnError(f"weights {stmt.path!r} is larger than the memory limit "
+                           f"({info.st_size} > {limit} bytes)", stmt.pos,
+                           "raise SNNC_MAX_MEMORY if the file is what you meant")
+        return target
 
     def digests(self) -> list[tuple[str, str]]:
         """(file as shown, sha256 of its text as read) for every file read, the main file
@@ -82,6 +98,8 @@ def _check_regular(info: os.stat_result, shown: str, limit: int) -> None:
 
 
 def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
     for test, kind in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
         if test(mode):
@@ -147,7 +165,8 @@ def load(path: str | Path, allowed: Iterable[str | Path] = ()) -> Program:
     main_path = Path(path)
     main = _resolve(main_path, str(path))
     roots = [main.parent, *(_resolve(Path(a), str(a)) for a in allowed)]
-    program = Program(main=None, models=dict(stdlib_models()))  # type: ignore[arg-type]
+    program = Program(main=None, models=dict(stdlib_models()),  # type: ignore[arg-type]
+                      main_path=main, roots=roots)
     seen, budget = {main}, _Budget()
     stack = [_open(main_path, str(path), program, budget)]
     program.main = stack[0].parsed
@@ -160,7 +179,7 @@ def load(path: str | Path, allowed: Iterable[str | Path] = ()) -> Program:
         imp = top.parsed.imports[top.next_import]
         top.next_import += 1
         try:
-            target = _resolve_import(imp, top.path, roots)
+            target = _resolve_within(imp.path, top.path, roots, imp.pos, "import")
         except SnnError as err:
             raise err.with_source(program.sources[top.shown]) from None
         if target not in seen:
@@ -232,22 +251,26 @@ def _reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or exc)
 
 
-def _resolve_import(imp: ast.Import, importer: Path, roots: list[Path]) -> Path:
-    if not imp.path:
-        raise SnnError("empty import path", imp.pos)
-    if "\x00" in imp.path:
-        raise SnnError("import path contains a NUL character", imp.pos)
-    raw = Path(imp.path)
+def _resolve_within(path: str, importer: Path, roots: list[Path], pos: Pos, what: str
+                    ) -> Path:
+    """`path` (an import's or a weights file's) relative to the file that names it; one
+    that is absolute or leaves the main file's folder must lie under an allowed root."""
+    if not path:
+        raise SnnError(f"empty {what} path", pos)
+    if "\x00" in path:
+        raise SnnError(f"{what} path contains a NUL character", pos)
+    raw = Path(path)
     try:
         target = (raw if raw.is_absolute() else importer.parent / raw).resolve()
         if not any(target.is_relative_to(r) for r in roots):
             why = "an absolute path" if raw.is_absolute() else "outside the folder of the main file"
-            raise SnnError(f"import of {imp.path!r} refused: {why}", imp.pos,
+            raise SnnError(f"{what} of {path!r} refused: {why}", pos,
                            f"allow its folder on the command line: -I {target.parent}")
         if not target.exists():
-            raise SnnError(f"cannot import {imp.path!r}: no such file", imp.pos)
+            verb = "import" if what == "import" else "read weights"
+            raise SnnError(f"cannot {verb} {path!r}: no such file", pos)
     except (OSError, RuntimeError) as exc:  # a name too long, a loop of links...
-        raise SnnError(f"cannot import {imp.path!r}: {_reason(exc)}", imp.pos) from None
+        raise SnnError(f"cannot {what} {path!r}: {_reason(exc)}", pos) from None
     return target
 
 

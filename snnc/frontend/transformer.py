@@ -251,6 +251,10 @@ class ToAst(Transformer):
         target, kind = children
         return ast.Readout(self._n(target), kind, pos=self._tpos(target))
 
+    def weights_stmt(self, children):
+        keyword, path = children
+        return ast.Weights(str(path)[1:-1], pos=self._tpos(keyword))
+
     def network_def(self, children):
         name, *body = children
         return ast.NetworkDef(self._n(name), tuple(body), pos=self._tpos(name))

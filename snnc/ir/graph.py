@@ -17,7 +17,8 @@ def to_graph(net: Network) -> nx.MultiDiGraph:
     # Set after construction: networkx reads a `backend` keyword as its own dispatch option.
     graph.graph.update(
         name=net.name, file=net.file, dt_ms=net.dt_ms, steps=net.steps, backend=net.backend,
-        seed=net.seed, monitors=net.monitors, readout=net.readout, pos=net.pos)
+        seed=net.seed, monitors=net.monitors, readout=net.readout, pos=net.pos,
+        weights=net.weights)
     for node in net.nodes():
         graph.add_node(node.name, kind=node.kind, shape=node.shape, node=node)
     for conn in net.connections:

@@ -226,6 +226,14 @@ class Readout:
     pos: Pos
 
 
+@dataclass(frozen=True)
+class Weights:
+    """The state_dict file a network's modules load (`weights "FILE"`), resolved."""
+
+    path: str
+    pos: Pos
+
+
 @dataclass
 class Network:
     """A checked network: what the graph is built from."""
@@ -243,6 +251,7 @@ class Network:
     monitors: list[Monitor]
     readout: Readout | None
     pos: Pos
+    weights: Weights | None = None
 
     def nodes(self) -> list[Input | Encoder | Population]:
         return [*self.inputs, *self.encoders, *self.populations]

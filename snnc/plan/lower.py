@@ -29,7 +29,8 @@ def lower(graph: nx.MultiDiGraph) -> Plan:
         inputs=tuple(n for n in nodes if n.kind == "input"),
         encoders=tuple(n for n in nodes if isinstance(n, Encoder)),
         populations=pops, projections=projections, monitors=tuple(g["monitors"]),
-        readout=g["readout"], layout=layout(pops, projections), pos=g["pos"])
+        readout=g["readout"], layout=layout(pops, projections), pos=g["pos"],
+        weights=g.get("weights"))
 
 
 def layer_order(graph: nx.MultiDiGraph) -> list[str] | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from snnc.errors import Pos
 from snnc.ir import expr as ex
-from snnc.ir.nodes import Encoder, Input, Monitor, Op, Population, Readout, Shape
+from snnc.ir.nodes import Encoder, Input, Monitor, Op, Population, Readout, Shape, Weights
 from snnc.ir.values import Spec
 
 LAYERS, STEPS = "layers", "steps"  # run modes: whole sequences node by node, or step by step
@@ -99,6 +99,7 @@ class Plan:
     readout: Readout | None
     layout: tuple[Tensor, ...]
     pos: Pos
+    weights: Weights | None = None        # the state_dict file its modules load
 
     def incoming(self, population: str) -> list[Projection]:
         return [p for p in self.projections if p.dst == population]

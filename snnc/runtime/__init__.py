@@ -33,11 +33,12 @@ from snnc.runtime.simulator import Simulator
 from snnc.runtime.sparse import SparseLinear
 from snnc.runtime.surrogates import heaviside, spike
 from snnc.runtime.synapses import Synapse
+from snnc.runtime.weights import load_weights
 
 __all__ = [
     "ChannelMaxPool", "Connection", "Dropout", "Network", "Noise", "Normal", "OneToOne",
     "Population", "STDP", "Scale", "Simulator", "SparseLinear", "Uniform", "clamp",
-    "delay_sequence", "encoders", "event", "response",
+    "delay_sequence", "encoders", "event", "load_weights", "response",
     "fill", "heaviside", "init_weight", "logical_and", "logical_not", "logical_or", "maximum",
     "minimum", "Named", "op", "readouts", "seeded", "spike", "Synapse", "total", "truth",
     "where", "blend",

@@ -1,0 +1,1 @@
+"""Interchange with other tools: NIR export and import (docs/NIR.md)."""
