@@ -108,33 +108,38 @@ def test_cnn_sinabs_builds_for_softbp_with_gradients(tmp_path):
 
 
 # ------------------------------------------------------------------ snnTorch's export
-def test_snntorch_export_imports_with_the_same_spikes(tmp_path):
-    """A Linear-Leaky-Linear-Leaky net of snnTorch, exported with its export_to_nir (which
-    writes τ = dt/(1 − β), r = τ/dt for dt = 1e-4 s and no dt in the graph), imported with
-    --dt 0.1 ms. snnTorch's Leaky with reset_mechanism="zero" and reset_delay=False resets
-    as NIR's default (to v_reset = 0, at once). A scalar β exports LIF nodes of shape
-    [] that NIR's own type inference refuses (the shapes bug peers report), so each
-    layer's β and threshold are given per neuron."""
+def _snntorch_layer(snn, kind: str, n: int, output: bool = False):
+    """A layer of n neurons that resets as NIR's default does (to v_reset = 0, at once:
+    reset_mechanism="zero", reset_delay=False). A scalar β exports nodes of shape [] that
+    NIR's own type inference refuses (the shapes bug peers report): β, α and the
+    threshold are given per neuron."""
+    common = dict(threshold=torch.ones(n), init_hidden=True, reset_mechanism="zero",
+                  reset_delay=False, output=output)
+    if kind == "Leaky":
+        return snn.Leaky(beta=torch.full((n,), 0.8), **common)
+    return snn.Synaptic(alpha=torch.full((n,), 0.6), beta=torch.full((n,), 0.85), **common)
+
+
+@pytest.mark.parametrize("kind,model", [("Leaky", "NirLIF"), ("Synaptic", "NirCubaLIF")])
+def test_snntorch_export_imports_with_the_same_spikes(tmp_path, kind, model):
+    """A Linear-neuron-Linear-neuron net of snnTorch exported with its export_to_nir (which
+    writes τ = dt/(1 − β), r = τ/dt, w_in = τ_syn/dt for dt = 1e-4 s and records no dt),
+    imported with --dt 0.1 ms: Leaky as LIF, Synaptic as CubaLIF."""
     snn = pytest.importorskip("snntorch")
     from snntorch.export_nir import export_to_nir
     torch.manual_seed(1)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(6, 12), snn.Leaky(beta=torch.full((12,), 0.8), threshold=torch.ones(12), init_hidden=True, reset_mechanism="zero",
-                                         reset_delay=False),
-        torch.nn.Linear(12, 4), snn.Leaky(beta=torch.full((4,), 0.9), threshold=torch.ones(4), init_hidden=True, reset_mechanism="zero",
-                                         reset_delay=False, output=True))
+    net = torch.nn.Sequential(torch.nn.Linear(6, 12), _snntorch_layer(snn, kind, 12),
+                              torch.nn.Linear(12, 4), _snntorch_layer(snn, kind, 4, True))
     steps = 40
     x = torch.rand(steps, 3, 6) * 2
-    graph = export_to_nir(model, x[0, 0])  # one sample: its shape is the Input type
-    nir.write(tmp_path / "peer.nir", graph)
+    nir.write(tmp_path / "peer.nir", export_to_nir(net, x[0, 0]))  # one sample's shape
     Net, text = imported(tmp_path / "peer.nir", tmp_path / "peer.snn", dt="0.1 ms")
-    assert "NirLIF" in text
+    assert f"= {model}(" in text
     ours = Net()(x).detach()
-    for module in model.modules():
-        if isinstance(module, snn.Leaky):
-            module.reset_hidden()
+    from snntorch import utils
+    utils.reset(net)
     with torch.no_grad():
-        theirs = torch.stack([model(x[t])[0] for t in range(steps)])
+        theirs = torch.stack([net(x[t])[0] for t in range(steps)])
     assert ours.sum() >= 10
     assert torch.equal(ours, theirs)
 
