@@ -48,7 +48,22 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--network", metavar="NAME", help="only this network")
     _run_parser(commands)
     _import_parser(commands)
+    _export_parser(commands)
     return parser
+
+
+def _export_parser(commands) -> None:
+    export = commands.add_parser("export", help="write a network as a NIR graph",
+                                 description="Write one network as a NIR graph (docs/NIR.md) "
+                                 "with the weights snnc builds it with, or those of --weights. "
+                                 "The file is written atomically: a failed export leaves an "
+                                 "earlier one untouched.")
+    _common(export)
+    export.add_argument("--nir", metavar="OUT.nir", required=True, help="the file to write")
+    export.add_argument("--network", metavar="NAME", help="the network to export (needed "
+                        "when the file has several)")
+    export.add_argument("--weights", metavar="FILE.pt", help="a state_dict of the network's "
+                        "module (torch.save(net.state_dict(), FILE)) to export instead")
 
 
 def _import_parser(commands) -> None:
@@ -113,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "import":
             for written in import_command(args):
                 print(f"wrote {printable(str(written))}")
+        elif args.command == "export":
+            export_command(args)
         else:
             graphs = graphs_of(args.file, args.network, args.allow_import)
             sys.stdout.write(render_all(graphs, args.format))
@@ -171,6 +188,15 @@ def import_command(args) -> list[Path]:
         print(f"warning: {printable(warning)}", file=sys.stderr)
     weights = write_import(imported, out, Path(args.file))
     return [out, weights]
+
+
+def export_command(args) -> None:
+    from snnc.interchange.nir_export import export_file
+    graph, warnings = export_file(args.file, args.nir, args.network, args.weights,
+                                  args.allow_import)
+    for warning in warnings:
+        print(f"warning: {printable(warning)}", file=sys.stderr)
+    print(f"wrote {printable(args.nir)}: {len(graph.nodes)} nodes, {len(graph.edges)} edges")
 
 
 def run_command(args) -> None:
