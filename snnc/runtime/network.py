@@ -74,6 +74,12 @@ class NamedParameters(_ByName):
     _table = "_parameters"
 
 
+def _compact(spikes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    if dtype not in (torch.bool, torch.uint8):
+        raise ValueError(f"spike_out must be torch.bool or torch.uint8, not {dtype}")
+    return spikes.to(dtype)
+
+
 def total(currents: list[torch.Tensor]) -> torch.Tensor:
     """The sum of a population's input currents (generated code passes them as a list)."""
     result = currents[0]
@@ -90,10 +96,25 @@ class Network(nn.Module):
     steps: int = 1
     #: the `seed` setting; None draws from PyTorch's global generator
     seed: int | None = None
+    #: snngrow's spike_out: torch.bool or torch.uint8 keeps spikes in one byte each (spike
+    #: monitors always, returned spikes where no gradient flows through them); None: the
+    #: run's float dtype
+    spike_out: torch.dtype | None = None
 
     def __init__(self) -> None:
         super().__init__()
         self.monitors: dict[str, torch.Tensor] = {}
+
+    def spike_record(self, spikes: torch.Tensor) -> torch.Tensor:
+        """A spike monitor's recording: in spike_out's dtype where one is set."""
+        return spikes if self.spike_out is None else _compact(spikes.detach(), self.spike_out)
+
+    def spike_output(self, spikes: torch.Tensor) -> torch.Tensor:
+        """Spikes forward() returns: in spike_out's dtype unless a gradient flows through
+        them (a bool or uint8 tensor carries none), so training is unchanged."""
+        if self.spike_out is None or (spikes.requires_grad and torch.is_grad_enabled()):
+            return spikes
+        return _compact(spikes, self.spike_out)
 
     def reset(self) -> None:
         """Back to the initial state of every population: the next forward is a new run."""
