@@ -552,18 +552,24 @@ def _cycle_delays(paths: list[Path_], delayed: set[int], inputs: list[str]) -> d
 
 def _readout_lines(g: Graph, readouts: list[str], names: dict[str, str],
                    paths: list[Path_]) -> list[str]:
-    """What forward() returns: the Output's population; a leaky integrator's voltage.
-    Spiking populations that also feed others are monitored (the readouts give rates,
-    not spikes): their spikes are in module.monitors."""
-    if len(readouts) != 1:
-        raise SnnError(f"{g.shown}: {len(readouts)} populations feed the Output",
-                       hint="snnc imports graphs with one Output fed by one neuron node")
-    (name,) = readouts
-    if g.kind(name) in ("LI", "I"):
-        return ["", f"    readout {names[name]} = v"]
-    if any(p.src == name and p.dst not in g.outputs for p in paths):
-        return ["", f"    monitor {names[name]}.spikes"]
-    return []
+    """What forward() returns: the spikes of the populations that feed an Output (those
+    that feed no other population; the others' spikes are monitored, in module.monitors,
+    since no readout returns spikes), or one leaky integrator's voltage."""
+    readouts = list(dict.fromkeys(readouts))
+    if not readouts:
+        raise SnnError(f"{g.shown}: no neuron node feeds an Output",
+                       hint="snnc's outputs are populations")
+    integrators = [n for n in readouts if g.kind(n) in ("LI", "I")]
+    if integrators and len(readouts) > 1:
+        raise SnnError(f"{g.shown}: the Outputs are fed by {len(readouts)} nodes, one of them "
+                       f"the leaky integrator '{integrators[0]}'",
+                       hint="snnc reads out one voltage, or the spikes of several populations")
+    if integrators:
+        return ["", f"    readout {names[integrators[0]]} = v"]
+    feeding = [n for n in readouts if any(p.src == n and p.dst not in g.outputs
+                                          for p in paths)]
+    return ["", "    monitor " + ", ".join(f"{names[n]}.spikes" for n in feeding)] \
+        if feeding else []
 
 
 # ------------------------------------------------------------------ files
