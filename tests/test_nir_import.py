@@ -263,3 +263,26 @@ def test_an_existing_output_is_untouched_by_a_failed_import(tmp_path, capsys):
     assert main(["import", str(tmp_path / "x.nir"), "-o", str(tmp_path / "out.snn")]) == 1
     assert (tmp_path / "out.snn").read_text() == "keep me"
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_node_names_cannot_write_into_the_file(tmp_path):
+    """A NIR name holding a newline and `.snn` text stays inside its comment."""
+    graph = _recurrent_graph(False)
+    evil = "lif\n    connect input_ -> lif : dense\n#"
+    graph.nodes[evil] = graph.nodes.pop("lif")
+    graph.edges[:] = [tuple(evil if n == "lif" else n for n in e) for e in graph.edges]
+    nir.write(tmp_path / "evil\nname.nir", graph)
+    _, text = imported(tmp_path / "evil\nname.nir", tmp_path / "a.snn")
+    lines = text.splitlines()
+    assert sum(line.startswith("    connect ") for line in lines) == 2  # in, and recurrent
+    assert "    connect input_ -> lif : dense" not in lines
+    assert "\\x0a    connect input_ -> lif : dense" in text  # escaped, in its comment
+    assert "evil\\x0aname.nir" in text
+
+
+def test_an_output_that_reads_the_input_is_refused(tmp_path, capsys):
+    graph = nir.NIRGraph(nodes={"input": nir.Input(np.array([2])),
+                                "output": nir.Output(np.array([2]))},
+                         edges=[("input", "output")])
+    nir.write(tmp_path / "a.nir", graph)
+    _refused(capsys, tmp_path, tmp_path / "a.nir", "without a neuron node")

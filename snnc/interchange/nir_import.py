@@ -25,7 +25,7 @@ import networkx as nx
 import numpy as np
 import torch
 
-from snnc.errors import SnnError
+from snnc.errors import SnnError, printable
 from snnc.frontend.transformer import KEYWORDS, OPERATOR_WORDS
 from snnc.limits import MAX_POPULATIONS, max_memory_bytes
 
@@ -473,7 +473,7 @@ def import_graph(graph, shown: str, network: str, weights_file: str,
             chosen = _reset(node, reset)
             if chosen != "hard":
                 args.append(f"reset = {chosen}")
-        comment = f"  # NIR node '{name}'" if names[name] != name else ""
+        comment = f"  # NIR node '{printable(name)}'" if names[name] != name else ""
         lines.append(f"    population {names[name]}{_shape_text(_shape(node, shown, name))} = "
                      f"Nir{kind}({', '.join(args)}){comment}")
     delayed = {i for i, p in enumerate(paths) if any(g.kind(op) == "Delay" for op in p.ops)}
@@ -482,6 +482,9 @@ def import_graph(graph, shown: str, network: str, weights_file: str,
     readouts = []
     for number, path in enumerate(paths):
         if path.dst in g.outputs:
+            if path.src in g.inputs:
+                raise SnnError(f"{shown}: the Output reads the Input '{path.src}' without a "
+                               "neuron node between them", hint="snnc's outputs are populations")
             if path.ops:
                 raise SnnError(f"{shown}: ops {path.ops} lie between '{path.src}' and the "
                                "Output", hint="snnc's outputs are populations: end the graph "
@@ -505,7 +508,8 @@ def import_graph(graph, shown: str, network: str, weights_file: str,
             state[f"connections.{conn}.ops.{index}.{key}"] = torch.from_numpy(array.copy())
     lines += _readout_lines(g, readouts, names, paths)
     models = [MODELS[k] for k in dict.fromkeys(kinds_used)]
-    header = [f"# Imported by snnc from {Path(shown).name} (NIR). Continuous-time nodes are",
+    header = [f"# Imported by snnc from {printable(Path(shown).name)} (NIR). Continuous-time "
+              "nodes are",
               f"# stepped with forward Euler at dt = {_number(dt_s * 1000.0)} ms "
               "(docs/NIR.md).", ""]
     body = [f"network {network} {{", f"    dt = {_time(dt_s)}", f'    weights "{weights_file}"',
