@@ -7,7 +7,7 @@ from snnc.errors import SnnError
 from snnc.ir import expr as ex
 from snnc.ir.graph import connections, populations
 from snnc.ir.nodes import Connection, Encoder, Population
-from snnc.ir.values import Symbol, Uniform
+from snnc.ir.values import Spec, Symbol, Uniform
 from snnc.passes.fold import fold
 from snnc.plan.nodes import LAYERS, STEPS, Plan, Projection, RuleStep, SynapseStep, Tensor
 from snnc.registry import OPS, RULES, SYNAPSES
@@ -70,9 +70,13 @@ def projection(conn: Connection) -> Projection:
 
 def synapse_step(conn: Connection) -> SynapseStep | None:
     """The connection's synapse as equations with its bound parameters folded in."""
-    if conn.synapse is None:
-        return None
-    entry, params = SYNAPSES[conn.synapse.kind], dict(conn.synapse.params)
+    return None if conn.synapse is None else folded_synapse(conn.synapse)
+
+
+def folded_synapse(spec: Spec) -> SynapseStep:
+    """Synapse `spec.kind`'s equations (snnc.registry.synapses) with `spec.params` folded
+    in: a connection's, or a library layer's (snnc.layers.SynapseFilter)."""
+    entry, params = SYNAPSES[spec.kind], dict(spec.params)
     learnable = entry.learnable if params.get("learnable") else ()
 
     def f(expr):

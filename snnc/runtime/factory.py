@@ -1,4 +1,5 @@
-"""Building a connection's ops from their checked parameters (called by generated code)."""
+"""Building a connection's ops from their checked parameters (called by generated code).
+The ops that are also library layers are snnc.layers' classes (snnc/runtime/layers.py)."""
 from __future__ import annotations
 
 from torch import nn
@@ -7,7 +8,7 @@ from snnc.runtime.init import init_weight
 from snnc.runtime.layers import (
     AXAT,
     DCT,
-    ChannelMaxPool,
+    ChannelsMaxPool,
     Dropout,
     Noise,
     OneToOne,
@@ -76,7 +77,7 @@ _BUILDERS = {
     "dropout": lambda i, o, p: Dropout(p),
     "scale": lambda i, o, c: Scale(c),
     "noise": lambda i, o, std: Noise(std),
-    "channel_maxpool": lambda i, o, k: ChannelMaxPool(k),
-    "dct": lambda i, o, k: DCT(i[-2], i[-1], k),
+    "channel_maxpool": lambda i, o, k: ChannelsMaxPool(k),
+    "dct": lambda i, o, k: DCT(k),
     "axat": lambda i, o, out=None: AXAT(i[-1], o[-1]),
 }

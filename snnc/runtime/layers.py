@@ -2,6 +2,10 @@
 
 A connection applies its ops to [T·B, ...] at once (so a convolution runs once
 for all steps), then shifts the result by its delay along T.
+
+The ops that are also SpikingJelly / SpikingFlow layers (Dropout, ChannelsMaxPool, AXAT,
+DCT) are the classes snnc.layers offers: run alone they take SpikingJelly's `step_mode`
+("s": one step [B, ...], "m": a sequence [T, B, ...]).
 """
 from __future__ import annotations
 
@@ -12,31 +16,117 @@ from torch.autograd.function import once_differentiable
 from snnc.runtime.init import DrawsAtRunTime, draw, fill
 from snnc.runtime.sparse import SparseLinear, resize_for_loading
 
+STEP_MODES = ("s", "m")
+
+
+def checked_step_mode(step_mode: str) -> str:
+    if step_mode not in STEP_MODES:
+        raise ValueError(f"step_mode must be 's' (one step) or 'm' (a sequence), "
+                         f"got {step_mode!r}")
+    return step_mode
+
 
 class StepAware(nn.Module):
     """Marks an op whose forward takes (x, steps): it needs T of the [T·B, ...] tensor."""
 
 
-class Dropout(DrawsAtRunTime, StepAware):
-    """SNN dropout: one mask per run, held over all steps (SpikingFlow's Dropout)."""
+class StepModule(nn.Module):
+    """A layer with SpikingJelly's step modes: "s" takes one step [B, ...], "m" a
+    sequence [T, B, ...]."""
 
-    def __init__(self, p: float):
+    def __init__(self, step_mode: str = "s"):
         super().__init__()
-        self.p = p
+        self.step_mode = checked_step_mode(step_mode)
+
+
+class PerSample(StepModule):
+    """A stateless layer that maps each sample alone (`per_sample`, on [N, ...]): "m"
+    flattens T into the batch, as SpikingJelly's seq_to_ann_forward does, so that a
+    connection calls it on its [T·B, ...] at once."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.step_mode == "m":
+            return self.per_sample(x.flatten(0, 1)).unflatten(0, x.shape[:2])
+        return self.per_sample(x)
+
+
+class Memories:
+    """memories(): named_memories()'s tensors, as a generated network offers them."""
+
+    def memories(self):
+        for _, value in self.named_memories():
+            yield value
+
+
+class Stateful(Memories, StepModule):
+    """A layer that carries states from call to call until reset(): the attributes named
+    in MEMORIES, None until the first call. Both step modes carry them, so one "m" call
+    of T steps gives what T "s" calls give, and a run may go on in chunks. It offers a
+    generated network's memory API (named_memories, memories, detach), and
+    snnc.functional.reset_net resets it."""
+
+    MEMORIES: tuple[str, ...] = ()
+
+    def __init__(self, step_mode: str = "s"):
+        super().__init__(step_mode)
         self.reset()
 
     def reset(self) -> None:
-        self.keep = None  # this run's mask, drawn at its first step
+        for name in self.MEMORIES:
+            setattr(self, name, None)
 
-    def forward(self, x: torch.Tensor, steps: int) -> torch.Tensor:
+    def named_memories(self):
+        """(name, tensor) of the states it carries; empty after reset()."""
+        for name in self.MEMORIES:
+            value = getattr(self, name)
+            if value is not None:
+                yield name, value
+
+    def detach(self) -> None:
+        """Cut its states from the graph (truncated BPTT)."""
+        for name, value in list(self.named_memories()):
+            setattr(self, name, value.detach())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.single_step(x) if self.step_mode == "s" else self.multi_step(x)
+
+    def single_step(self, x: torch.Tensor) -> torch.Tensor:
+        return self.multi_step(x.unsqueeze(0)).squeeze(0)
+
+
+class Dropout(DrawsAtRunTime, StepAware, Stateful):
+    """SNN dropout (SpikingFlow's and SpikingJelly's Dropout): the mask is drawn at a run's
+    first step and held over all its steps until reset(), so that a dropped unit stays
+    dropped for the whole run (a new mask each step would average dropout out over the
+    run); what is kept is scaled by 1 / (1 - p). The identity in eval mode. A connection
+    calls it on its [T·B, ...] with `steps` = T; a batch of another size draws anew."""
+
+    MEMORIES = ("keep",)  # SpikingJelly's `mask`: what is kept, scaled
+
+    def __init__(self, p: float = 0.5, step_mode: str = "s"):
+        if not 0 <= p < 1:
+            raise ValueError(f"p must lie in [0, 1), got {p}")
+        super().__init__(step_mode)
+        self.p = p
+
+    def forward(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        if steps is None:
+            return super().forward(x)
+        return self.multi_step(x.view(steps, -1, *x.shape[1:])).view_as(x)
+
+    def multi_step(self, seq: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
-            return x
-        per_step = x.view(steps, -1, *x.shape[1:])
-        if self.keep is None or self.keep.shape[1:] != per_step.shape[1:]:
-            kept = draw(per_step[:1].shape, x, self.generator,
+            return seq
+        shape = self.mask_shape(seq[0])
+        if self.keep is None or self.keep.shape != shape:
+            kept = draw(shape, seq, self.generator,
                         lambda t, g: t.bernoulli_(1 - self.p, generator=g))
-            self.keep = (kept / (1 - self.p)).to(x.dtype)
-        return (per_step * self.keep).view_as(x)
+            self.keep = (kept / (1 - self.p)).to(seq.dtype)
+        return seq * self.keep
+
+    def mask_shape(self, step: torch.Tensor) -> torch.Size:
+        """One draw per element of a step."""
+        return step.shape
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -89,25 +179,26 @@ class OneToOne(nn.Module):
         return x * self.weight
 
 
-class ChannelMaxPool(nn.Module):
-    """Max-pooling over the channel axis (SpikingFlow's ChannelsMaxPool), stride = k."""
+class ChannelsMaxPool(PerSample):
+    """Max-pooling over the channel axis 1 of [N, C, *] (SpikingFlow's ChannelsMaxPool):
+    `pool` is its nn.MaxPool1d, or k for kernel = stride = k."""
 
-    def __init__(self, k: int):
-        super().__init__()
-        self.k = k
+    def __init__(self, pool: int | nn.MaxPool1d, step_mode: str = "s"):
+        super().__init__(step_mode)
+        self.pool = pool if isinstance(pool, nn.MaxPool1d) else nn.MaxPool1d(pool, pool)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def per_sample(self, x: torch.Tensor) -> torch.Tensor:
         n, c = x.shape[:2]
         moved = x.reshape(n, c, -1).transpose(1, 2)            # [N, L, C]
-        pooled = nn.functional.max_pool1d(moved, self.k, self.k)
-        return pooled.transpose(1, 2).reshape(n, -1, *x.shape[2:])
+        return self.pool(moved).transpose(1, 2).reshape(n, -1, *x.shape[2:])
 
 
-class AXAT(nn.Module):
-    """SpikingFlow's AXAT: Y = A X Aᵀ on the last two axes, A learnable [out, in]."""
+class AXAT(StepModule):
+    """SpikingFlow's AXAT: Y = A X Aᵀ on the last two axes, A learnable [out, in]. It maps
+    any leading axes alike, so both step modes are the same map."""
 
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__()
+    def __init__(self, in_features: int, out_features: int, step_mode: str = "s"):
+        super().__init__(step_mode)
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
 
@@ -116,27 +207,43 @@ class AXAT(nn.Module):
 
 
 def dct_matrix(size: int, block: int) -> torch.Tensor:
-    """Block-diagonal orthonormal DCT-II of `block`×`block` blocks along an axis of `size`."""
+    """Block-diagonal orthonormal DCT-II of `block`×`block` blocks along an axis of
+    `size`, in float64."""
     u = torch.arange(block, dtype=torch.float64).view(-1, 1)
     pos = torch.arange(block, dtype=torch.float64).view(1, -1)
     basis = torch.cos(torch.pi * (2 * pos + 1) * u / (2 * block)) * (2.0 / block) ** 0.5
     basis[0] /= 2 ** 0.5
-    return torch.block_diag(*[basis] * (size // block)).float()
+    return torch.block_diag(*[basis] * (size // block))
 
 
-class DCT(nn.Module):
-    """SpikingFlow's DCT: a blockwise DCT of the last two axes (an AXAT with fixed A)."""
+class DCT(StepModule):
+    """SpikingFlow's DCT: a blockwise orthonormal DCT of the last two axes, whose sizes
+    must be multiples of `kernel_size` (an AXAT with fixed A on each side). Its matrices
+    are built for the sizes, device and dtype it meets, once each; like AXAT, both step
+    modes are the same map."""
 
-    def __init__(self, rows: int, cols: int, k: int):
-        super().__init__()
-        self.register_buffer("rows", dct_matrix(rows, k), persistent=False)
-        self.register_buffer("cols", dct_matrix(cols, k), persistent=False)
+    def __init__(self, kernel_size: int, step_mode: str = "s"):
+        super().__init__(step_mode)
+        self.kernel_size = kernel_size
+        self._bases: dict[tuple, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rows.to(x.dtype) @ x @ self.cols.to(x.dtype).t()
+        return self._basis(x.shape[-2], x) @ x @ self._basis(x.shape[-1], x).t()
+
+    def _basis(self, size: int, like: torch.Tensor) -> torch.Tensor:
+        if size % self.kernel_size:
+            raise ValueError(f"DCT of blocks of {self.kernel_size}: the last two axes must "
+                             f"be multiples of it, got {list(like.shape[-2:])}")
+        key = (size, like.device, like.dtype)
+        if key not in self._bases:
+            self._bases[key] = dct_matrix(size, self.kernel_size).to(like)
+        return self._bases[key]
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}"
 
 
-class SynapseDelays(StepAware):
+class SynapseDelays(Memories, StepAware):
     """A dense, sparse or one-to-one op whose synapses each have their own delay, drawn
     once from [low, high] (`delay uniform(a, b)`; the buffer `delays` holds them, shaped
     like the op's weight: [out, in] for dense, one per existing synapse for sparse).

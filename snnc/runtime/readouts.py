@@ -14,8 +14,12 @@ def count(spikes: torch.Tensor) -> torch.Tensor:
 
 def voting(spikes: torch.Tensor, k: int) -> torch.Tensor:
     """SpikingJelly's VotingLayer over the firing rate: mean of each group of k neurons."""
-    r = rate(spikes)
-    return r.view(*r.shape[:-1], r.shape[-1] // k, k).mean(-1)
+    return vote(rate(spikes), k)
+
+
+def vote(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The mean of each group of k along the last axis (snnc.layers.VotingLayer)."""
+    return x.unflatten(-1, (x.shape[-1] // k, k)).mean(-1)
 
 
 def first_spike(spikes: torch.Tensor) -> torch.Tensor:
