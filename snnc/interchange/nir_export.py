@@ -126,7 +126,8 @@ def outputs(plan: Plan) -> list[tuple[str, Population]]:
 # ------------------------------------------------------------------ neurons
 def neuron_node(nir, pop: Population, incoming: list[Projection], dt_s: float):
     p, shape = pop.params, pop.shape
-    metadata = {"reset": pop.reset}
+    # docs/NIR.md: what NIR's continuous time leaves open, for an importer to read
+    metadata = {"reset": pop.reset, "dt": dt_s, "discretisation": "forward_euler"}
     tau_syn = synapse_decay(pop, incoming)
     if pop.model.name == "IF":
         return nir.IF(r=full(shape, 1.0), v_threshold=full(shape, p["v_threshold"]),

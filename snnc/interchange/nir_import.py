@@ -519,11 +519,15 @@ def import_graph(graph, shown: str, network: str, weights_file: str,
 
 
 def _graph_dt(graph) -> float | None:
-    value = (getattr(graph, "metadata", None) or {}).get("dt")
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+    """The step the graph records (docs/NIR.md): its own metadata's `dt`, else the first
+    node's that has one."""
+    for holder in (graph, *graph.nodes.values()):
+        value = (getattr(holder, "metadata", None) or {}).get("dt")
+        try:
+            return float(value)
+        except (TypeError, ValueError):  # absent (None), or not a number
+            continue
+    return None
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
