@@ -50,10 +50,12 @@ def spikes(shape, density: float, dtype=torch.float32) -> torch.Tensor:
 
 # ------------------------------------------------------------------ the layer
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("path", ["events", "compressed"])
+@pytest.mark.parametrize("path", ["events", "events in PyTorch", "compressed"])
 def test_products_and_gradients_are_the_masked_dense_ones(monkeypatch, dtype, path):
-    # each path forced, so that both are compared whatever the input's density
-    monkeypatch.setattr(sparse, "EVENT_DENSITY", 1.0 if path == "events" else 0.0)
+    # each path forced, so that all are compared whatever the input's density
+    monkeypatch.setattr(sparse, "EVENT_DENSITY", 0.0 if path == "compressed" else 1.0)
+    if path == "events in PyTorch":
+        monkeypatch.setattr(sparse, "_kernels", lambda *args: None)
     torch.manual_seed(0)
     layer = SparseLinear(37, 23, 0.3).to(dtype)
     reference = DenseMasked(layer)
@@ -67,6 +69,26 @@ def test_products_and_gradients_are_the_masked_dense_ones(monkeypatch, dtype, pa
     torch.testing.assert_close(layer.dense_weight(grad_w), ref_w * reference.mask,
                                **TOLERANCES[dtype])
     assert grad_w.shape == (layer.synapse_count,) and grad_w.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_event_kernels_sum_as_the_pytorch_events_do(monkeypatch, dtype):
+    """templates/kernels/sparse_events.c adds each synapse's term in index_add_'s order:
+    the same bits, NaN inputs included, so the kernels change no spike."""
+    monkeypatch.setattr(sparse, "EVENT_DENSITY", 1.0)
+    torch.manual_seed(3)
+    layer = SparseLinear(300, 200, 0.1).to(dtype)
+    x = spikes((6, 300), 0.05, dtype) * torch.randn(6, 300, dtype=dtype)
+    x[2, 5] = float("nan")
+    grad = torch.randn(6, 200, dtype=dtype)
+    synapses, weight = layer.synapses(), layer.weight.detach()
+    assert sparse._kernels(x, weight, synapses.offsets) is not None
+    native = synapses.apply(x, weight), synapses.weight_grad(grad, x)
+    monkeypatch.setattr(sparse, "_kernels", lambda *args: None)
+    python = synapses.apply(x, weight), synapses.weight_grad(grad, x)
+    for ours, theirs in zip(native, python, strict=True):
+        assert torch.equal(ours.isnan(), theirs.isnan()) and ours.isnan().any()
+        assert torch.equal(ours.nan_to_num(), theirs.nan_to_num())
 
 
 def test_spikes_go_through_the_synapses_they_reach_only(monkeypatch):

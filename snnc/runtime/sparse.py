@@ -20,13 +20,19 @@ ever made, not even while drawing which synapses exist.
 """
 from __future__ import annotations
 
+import ctypes
 import math
 import warnings
 from dataclasses import dataclass
+from functools import cache
 
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
+
+from snnc.resources import data_dir
+from snnc.runtime import fused, native
+from snnc.runtime.fused import ptr
 
 # The forward and the weight gradient go through the synapses that the input's nonzeros
 # reach (events: spikes) while those are few: up to this fraction of all rows × synapses,
@@ -101,11 +107,17 @@ class Synapses:
 
     def apply(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """x Wᵀ: from spikes through the synapses of the sources that spiked."""
-        rows = x.reshape(-1, self.in_features)
+        rows = x.reshape(-1, self.in_features).contiguous()
         if self._few_events(rows):
-            synapse, element, value = self._events(rows)
             out = rows.new_zeros(rows.shape[0] * self.out_features)
-            out.index_add_(0, element, value * weight[synapse])
+            kernels = _kernels(rows, weight, self.offsets)
+            if kernels is not None:
+                weight = weight.contiguous()
+                kernels.sparse_events_forward(*self._native(rows), ptr(weight),
+                                              self.out_features, ptr(out))
+            else:
+                synapse, element, value = self._events(rows)
+                out.index_add_(0, element, value * weight[synapse])
         else:
             out = (self._by_target(weight) @ rows.t()).t()
         return out.reshape(self.out_shape(x, weight))
@@ -118,11 +130,18 @@ class Synapses:
 
     def weight_grad(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Per synapse (i -> j), the sum over rows of x[:, i] · grad[:, j]."""
-        rows, grad = x.reshape(-1, self.in_features), grad.reshape(-1, self.out_features)
+        rows = x.reshape(-1, self.in_features).contiguous()
+        grad = grad.reshape(-1, self.out_features).contiguous()
         if self._few_events(rows):
+            out = grad.new_zeros(len(self.targets))
+            kernels = _kernels(rows, grad, self.offsets)
+            if kernels is not None:
+                kernels.sparse_events_weight_grad(*self._native(rows), ptr(grad),
+                                                  self.out_features, ptr(out))
+                return out
             synapse, element, value = self._events(rows)
             picked = grad.reshape(-1)[element]
-            return grad.new_zeros(len(self.targets)).index_add_(0, synapse, value * picked)
+            return out.index_add_(0, synapse, value * picked)
         # (xᵀ grad) sampled where synapses exist; the term it adds is zeros, not the
         # weights: beta = 0 still multiplies them, and a NaN weight would leak through
         zeros = self._by_source(grad.new_zeros(len(self.targets)))
@@ -133,6 +152,12 @@ class Synapses:
         reached = int(torch.count_nonzero(rows)) * len(self.targets) / self.in_features
         return reached <= min(EVENT_DENSITY * rows.shape[0] * len(self.targets),
                               MAX_EVENT_SYNAPSES)
+
+    def _native(self, rows: torch.Tensor) -> tuple:
+        """The leading arguments of both kernels: the input's rows (contiguous, held by
+        the caller across the call) and the synapses."""
+        return (ptr(rows), rows.shape[0], self.in_features, ptr(self.offsets),
+                ptr(self.targets))
 
     def _events(self, rows: torch.Tensor):
         """Each synapse that a nonzero of `rows` [N, in] reaches, with the element of the
@@ -162,6 +187,32 @@ class Synapses:
                                        weight.index_select(0, self.by_target),
                                        (self.out_features, self.in_features),
                                        check_invariants=False)
+
+
+_POINTER, _I64 = ctypes.c_void_p, ctypes.c_int64
+_FUNCTIONS = {  # templates/kernels/sparse_events.c
+    name: (None, [_POINTER, _I64, _I64, _POINTER, _POINTER, _POINTER, _I64, _POINTER])
+    for name in ("sparse_events_forward", "sparse_events_weight_grad")}
+
+
+@cache
+def _library(real: torch.dtype, index: torch.dtype) -> native.Library | None:
+    source = (data_dir("templates") / "kernels" / "sparse_events.c").read_text()
+    flags = (f"-DREAL={fused.REAL[real]}",
+             f"-DINDEX={'int32_t' if index == torch.int32 else 'int64_t'}")
+    return native.load(source, functions=_FUNCTIONS, flags=flags,
+                       what="the spike kernels of sparse",
+                       fallback="PyTorch's operations run instead (same results, slower)")
+
+
+def _kernels(rows: torch.Tensor, other: torch.Tensor, offsets: torch.Tensor
+             ) -> native.Library | None:
+    """The event kernels for these tensors, where they apply (CPU, one float dtype, the
+    fused kernels not switched off), else None: the PyTorch path."""
+    if (not fused.enabled() or rows.device.type != "cpu" or rows.dtype not in fused.REAL
+            or other.dtype != rows.dtype or offsets.dtype not in (torch.int32, torch.int64)):
+        return None
+    return _library(rows.dtype, offsets.dtype)
 
 
 class _SparseProduct(torch.autograd.Function):
