@@ -1,4 +1,4 @@
-"""`snnc import IN.nir`: real graphs written by other tools (../shared/nir), graphs
+"""`snnc import IN.nir`: real graphs written by other tools (tests/data/nir), graphs
 exported by snnTorch, and hostile files. Conventions: docs/NIR.md."""
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from snnc.interchange.nir_import import import_file, parse_dt, write_import
 
 nir = pytest.importorskip("nir")  # the `nir` extra: every test here reads or writes NIR
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "nir"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/nir is not here")
+SHARED = Path(__file__).resolve().parent / "data" / "nir"  # the NIR paper's files
 
 
 def imported(source, out: Path, dt: str | None = None, reset: str | None = None):
@@ -37,7 +36,6 @@ def trace(name: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ the NIR paper's LIF
-@needs_shared
 def test_lif_norse_reproduces_norses_own_run(tmp_path):
     _, text = imported(SHARED / "lif_norse.nir", tmp_path / "lif.snn", dt="0.1 ms")
     assert "tau = 2.5 ms" in text and "dt = 0.1 ms" in text
@@ -51,7 +49,6 @@ def test_lif_norse_reproduces_norses_own_run(tmp_path):
     np.testing.assert_allclose(voltage, norse[:, 1], atol=1e-6)
 
 
-@needs_shared
 def test_lif_norse_against_snntorch_and_the_exact_solution(tmp_path):
     """The same spikes as snnTorch's run and the exact solution. snnTorch's import adds
     the input to v without Euler's dt/τ (its Leaky: v = βv + x), so its voltage is ours
@@ -69,7 +66,6 @@ def test_lif_norse_against_snntorch_and_the_exact_solution(tmp_path):
 
 
 # ------------------------------------------------------------------ the NIR paper's CNN
-@needs_shared
 def test_cnn_sinabs_imports_and_matches_norse(tmp_path):
     """Norse's importer turns NIR's Flatten(start_dim=0) into torch's Flatten(0), which
     flattens the batch axis too: it runs one sample at a time, so compare with B = 1."""
@@ -93,7 +89,6 @@ def test_cnn_sinabs_imports_and_matches_norse(tmp_path):
     assert torch.equal(ours, theirs)
 
 
-@needs_shared
 def test_cnn_sinabs_builds_for_softbp_with_gradients(tmp_path):
     Net, _ = imported(SHARED / "cnn_sinabs.nir", tmp_path / "cnn.snn")
     net = Net()
@@ -188,7 +183,6 @@ def test_soft_reset_from_metadata_and_from_the_command_line(tmp_path):
 
 
 # ------------------------------------------------------------------ the command line
-@needs_shared
 def test_cli_import_and_inspect(tmp_path, capsys):
     out = tmp_path / "lif.snn"
     assert main(["import", str(SHARED / "lif_norse.nir"), "-o", str(out), "--dt",
