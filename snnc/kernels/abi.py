@@ -3,7 +3,8 @@
 A generated module embeds its kernels' source; one built by an older snnc must not be
 called with a newer runtime's arguments. Bump this whenever a kernel's C signature or the
 meaning of an argument changes (templates/kernels/*.j2 print it into every source)."""
-KERNEL_ABI = 4  # 4: which inputs reach the outputs (snnc_spike_sources, snnc_any_sources)
+KERNEL_ABI = 5  # 4: which inputs reach the outputs (snnc_spike_sources, snnc_any_sources)
+# 5: the CPU backward gives the initial states' gradient (grad_state0)
 # The compiled clock loop's (snnc/kernels/loop.py, templates/kernels/loop.c.j2): bump it
 # whenever snnc_loop's signature or the meaning of a layout entry changes; a loop of
 # another version is refused by snnc.runtime.compiled.

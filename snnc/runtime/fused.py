@@ -33,7 +33,7 @@ _POINTER, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 _CPU_FUNCTIONS = {
     "snnc_forward": (None, [_POINTER] * 5 + [_I64, _I64, _INT]),
     "snnc_backward": (None, [_POINTER, _POINTER, _I64, _I64, *[_POINTER] * 7, _I64, _I64,
-                             _INT, _INT]),
+                             _INT, _POINTER, _INT]),
 }
 _CUDA_FUNCTIONS = {
     "snnc_forward_cuda": (_INT, [_POINTER] * 5 + [_I64, _I64, _POINTER]),
@@ -135,7 +135,8 @@ class FusedNeuron(torch.autograd.Function):
     biases of its grouped conv1d, or empty) and its group -> spikes [T, M], final states
     [S, M]. Only x is saved for the backward (4 bytes per neuron-step): the kernel
     recomputes the rest. Gradients flow from the spikes and from the final states (a run
-    continued later); the initial states get none."""
+    continued later), and on the CPU to the initial states too (a run step by step gives
+    them to the step before; the CUDA kernels give none)."""
 
     @staticmethod
     def forward(ctx, lib, detach_reset: bool, x, state0, params, feedback, group: int,
@@ -166,12 +167,17 @@ class FusedNeuron(torch.autograd.Function):
                 _ptr_or_null(grad_state), ptr(params), _ptr_or_null(feedback), ptr(grad_x),
                 ptr(partial), _ptr_or_null(feedback_partial), x.shape[0], x.shape[1],
                 int(ctx.detach_reset)]
+        grad_state0 = None
         if x.device.type == "cuda":  # each step's state, recomputed: [T, S, M] (cuda.cu.j2)
             before = torch.empty(x.shape[0], *state0.shape, dtype=x.dtype, device=x.device)
             args.append(ptr(before))
+        else:
+            if ctx.needs_input_grad[3]:  # the slots past the states (countdown) get zeros
+                grad_state0 = torch.zeros_like(state0)
+            args.append(_ptr_or_null(grad_state0))
         _call(ctx.lib, "backward", x, *args)
         grad_params = partial.sum(0)[: params.numel()]
-        return (None, None, grad_x, None, grad_params,
+        return (None, None, grad_x, grad_state0, grad_params,
                 _feedback_grad(feedback_partial, feedback.numel()), None, None)
 
 
@@ -223,6 +229,8 @@ def run(source: str, detach_reset: bool, x_seq: torch.Tensor, states: list[torch
     fed = (torch.cat([feedback.weight.reshape(-1), feedback.bias]).to(x_seq.dtype)
            if feedback is not None else x_seq.new_zeros(0))
     spike_gradient, any_gradient = _gradients(lib, x_seq, params, fed, x_seq.shape[0])
+    if x_seq.device.type == "cpu" and any(s.requires_grad for s in states):
+        spike_gradient = any_gradient = True  # step by step: the states carry the graph
     if not any_gradient:
         x_seq, params, fed = x_seq.detach(), [p.detach() for p in params], fed.detach()
     steps = x_seq.shape[0]

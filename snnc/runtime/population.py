@@ -94,17 +94,36 @@ class Population(DrawsAtRunTime, nn.Module):
             self.states[name] = self.states[name] + value
         if self.carried is not None:
             x = x + self.carried
-        before = self.states
-        spike, after = self.step(x, *before.values(), *self.learnable.values())
-        if self.refractory:
-            spike, after = self._refractory(spike, before, after)
-        self.states = dict(zip(self.state_names, after, strict=True))
+        spike = self._fused_step(x)
+        if spike is None:
+            before = self.states
+            spike, after = self.step(x, *before.values(), *self.learnable.values())
+            if self.refractory:
+                spike, after = self._refractory(spike, before, after)
+            self.states = dict(zip(self.state_names, after, strict=True))
         if self.feedback is not None:
             grouped = spike.reshape(-1, self.feedback.in_channels, self.feedback.kernel_size[0])
             self.carried = self.feedback(grouped).view(spike.shape)
         for name in self.record:
             self.kept.setdefault(name, []).append(self.states[name])
         return spike
+
+    def _fused_step(self, x: torch.Tensor) -> torch.Tensor | None:
+        """One step in the fused CPU kernels (one call, its backward in C too, the initial
+        states' gradient included), when they apply; None: the reference step runs."""
+        if (self.kernel is None or not fused.enabled() or x.device.type != "cpu"
+                or self.feedback is not None):
+            return None
+        slots = [*self.states.values(), *([self.countdown] if self.refractory else [])]
+        result = fused.run(self.kernel, self.detach_reset, x.unsqueeze(0), slots,
+                           list(self.learnable.values()))
+        if result is None:
+            return None
+        spikes, final = result
+        if self.refractory:
+            self.countdown = final.pop()
+        self.states = dict(zip(self.state_names, final, strict=True))
+        return spikes[0]
 
     def _refractory(self, spike, before, after):
         """Frozen states and no spikes while the countdown runs (LANGUAGE.md §4.4)."""
