@@ -30,6 +30,16 @@ MAX_CONNECTIONS = 100_000            # connections per network
 MAX_TAPE_ENTRIES = 500
 
 
+def delay_bytes(low: int, high: int) -> int:
+    """Bytes per synapse of per-synapse delays in [low, high]: the smallest signed integer
+    of 1, 2 or 4 bytes that holds them, else 8 (the budget counts what the runtime stores:
+    runtime.layers.SynapseDelays.dtype_for)."""
+    for size in (1, 2, 4):
+        if -(2 ** (8 * size - 1)) <= low and high < 2 ** (8 * size - 1):
+            return size
+    return 8
+
+
 def max_memory_bytes() -> int:
     """The most memory one network may need for its weights, masks and one sample's run
     (the build refuses more, with the estimate): SNNC_MAX_MEMORY bytes, with an optional

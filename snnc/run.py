@@ -150,6 +150,8 @@ def check_record_key(net, key: str) -> str:
     if not dot:
         raise SnnError(f"--record {printable(key)}: expected POPULATION.VARIABLE",
                        hint=f"for example {nodes[-1] if nodes else 'pop'}.spikes")
+    if name not in nodes and var == "weight":  # meant a connection's weights
+        raise _about_record(key, unknown("connection", name, list(net.connections), None))
     if name not in nodes:
         raise _about_record(key, unknown("population", name, nodes, None))
     if var not in variables_of(net, name):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import ROOT, net
-from snnc import cli
+from snnc import cli, limits
 from snnc.check import budget, check_program
 from snnc.check.budget import check_budget, estimate_memory
 from snnc.compiler import compile as snnc_compile
@@ -42,7 +42,7 @@ def checked(tmp_path, text: str, name: str = "t.snn"):
     (0, 32768, torch.int32), (0, MAX_DELAY, torch.int32), (0, 2**31, torch.int64)])
 def test_delays_take_the_smallest_type_that_holds_the_range(low, high, dtype):
     assert SynapseDelays.dtype_for(low, high) == dtype
-    assert budget.delay_bytes(low, high) == torch.tensor([], dtype=dtype).element_size()
+    assert limits.delay_bytes(low, high) == torch.tensor([], dtype=dtype).element_size()
 
 
 @pytest.mark.parametrize("kind, shape, params", [

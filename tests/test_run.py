@@ -104,6 +104,9 @@ def test_unknown_record_names_what_exists(probe, capsys):
     assert "hint: known: spikes" in capsys.readouterr().err
     assert main(["run", str(probe), "--record", "p"]) == 1
     assert "expected POPULATION.VARIABLE" in capsys.readouterr().err
+    assert main(["run", str(probe), "--record", "src->q.weight"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown connection 'src->q'" in err and "hint: known: src->p" in err
 
 
 def test_monitors_over_the_memory_limit_are_refused_before_running(probe, tmp_path, capsys,

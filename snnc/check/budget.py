@@ -55,7 +55,7 @@ from snnc.ir.nodes import (
     numel,
 )
 from snnc.ir.values import Uniform
-from snnc.limits import MAX_DELAY_WORK, format_bytes, max_memory_bytes
+from snnc.limits import MAX_DELAY_WORK, delay_bytes, format_bytes, max_memory_bytes
 from snnc.registry import SYNAPSES
 
 VALUE = BYTES_PER_VALUE  # float32
@@ -256,15 +256,6 @@ def _delayed_op(conn: Connection) -> Op | None:
     """The op that carries per-synapse delays: the pipeline's only weighted op."""
     weighted = [op for op in conn.ops if op.weighted]
     return weighted[0] if len(weighted) == 1 else None
-
-
-def delay_bytes(low: int, high: int) -> int:
-    """Bytes per synapse of delays in [low, high]: the smallest of int8, int16, int32
-    (else int64) that holds them (runtime.layers.SynapseDelays.dtype_for)."""
-    for size in (1, 2, 4):
-        if -(2 ** (8 * size - 1)) <= low and high < 2 ** (8 * size - 1):
-            return size
-    return 8
 
 
 def _loop_delays(conn: Connection) -> Op | None:

@@ -40,7 +40,7 @@ import json
 import math
 
 from snnc import __version__
-from snnc.check.budget import delay_bytes
+from snnc.limits import delay_bytes
 from snnc.ir import expr as ex
 from snnc.kernels.abi import LOOP_ABI, MT19937_WORDS
 from snnc.kernels.context import commentable, printed_step, step_context, supports

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from snnc.limits import delay_bytes
 from snnc.runtime.init import DrawsAtRunTime, draw, fill
 from snnc.runtime.sparse import SparseLinear, resize_for_loading
 
@@ -243,6 +244,10 @@ class DCT(StepModule):
         return f"kernel_size={self.kernel_size}"
 
 
+# Per-synapse delays by their width in bytes (snnc.limits.delay_bytes).
+_DELAY_DTYPES = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
 class SynapseDelays(Memories, StepAware):
     """A dense, sparse or one-to-one op whose synapses each have their own delay, drawn
     once from [low, high] (`delay uniform(a, b)`; the buffer `delays` holds them, shaped
@@ -277,11 +282,7 @@ class SynapseDelays(Memories, StepAware):
     @staticmethod
     def dtype_for(low: int, high: int) -> torch.dtype:
         """The smallest of int8, int16, int32 (else int64) whose range holds [low, high]."""
-        for dtype in (torch.int8, torch.int16, torch.int32):
-            info = torch.iinfo(dtype)
-            if info.min <= low and high <= info.max:
-                return dtype
-        return torch.int64
+        return _DELAY_DTYPES[delay_bytes(low, high)]
 
     def reset(self) -> None:
         self.history: list[torch.Tensor] = []  # [n, B, *in] blocks of steps, oldest first
