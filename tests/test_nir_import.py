@@ -280,3 +280,13 @@ def test_an_output_that_reads_the_input_is_refused(tmp_path, capsys):
                          edges=[("input", "output")])
     nir.write(tmp_path / "a.nir", graph)
     _refused(capsys, tmp_path, tmp_path / "a.nir", "without a neuron node")
+
+
+def test_a_delay_between_steps_is_rounded_with_one_warning(tmp_path, capsys):
+    graph = _recurrent_graph(True)
+    graph.nodes["d"] = nir.Delay(np.full(3, 2.6e-3))  # 2.6 steps of 1 ms
+    nir.write(tmp_path / "a.nir", graph)
+    assert main(["import", str(tmp_path / "a.nir"), "-o", str(tmp_path / "a.snn")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "is 2.6 steps of dt; rounded to 3" in err
+    assert "connect lif -> lif : dense delay 3" in (tmp_path / "a.snn").read_text()

@@ -94,7 +94,7 @@ def _first_line(exc: Exception) -> str:
 
 # ------------------------------------------------------------------ the graph
 @dataclass
-class Path_:
+class Route:
     """A path from a source (an Input or a neuron node) through op nodes to a target."""
 
     src: str
@@ -186,7 +186,7 @@ class Graph:
                     queue.append(nxt)
         return [*order, *(n for n in self.nodes if n not in order)]
 
-    def paths(self) -> list[Path_]:
+    def paths(self) -> list[Route]:
         """Every path from a source through pass-through nodes to a neuron or an Output."""
         found = []
         for src in self.inputs + [n for n in self.nodes if self.kind(n) in NEURONS]:
@@ -194,7 +194,7 @@ class Graph:
             while stack:
                 at, trail = stack.pop()
                 if not self.passes_through(at):
-                    found.append(Path_(src, trail[:-1], at))
+                    found.append(Route(src, trail[:-1], at))
                     continue
                 for nxt in self.out[at]:
                     if nxt in trail:
@@ -497,7 +497,12 @@ def import_graph(graph, shown: str, network: str, weights_file: str,
         src, dst = names[path.src], names[path.dst]
         pair_count = pairs[(src, dst)] = pairs.get((src, dst), 0) + 1
         conn = f"{src}->{dst}" if pair_count == 1 else f"{src}_{dst}_{pair_count}"
-        steps = round(pipe.delay_s / dt_s) + delays.get(number, 0)
+        exact = pipe.delay_s / dt_s
+        if abs(exact - round(exact)) > 1e-6 * max(1.0, exact):
+            warnings.append(f"the delay from '{path.src}' to '{path.dst}' "
+                            f"({pipe.delay_s:g} s) is {exact:g} steps of dt; rounded to "
+                            f"{round(exact)}")
+        steps = round(exact) + delays.get(number, 0)
         text = f"    connect {src} -> {dst}" + (f" as {conn}" if pair_count > 1 else "")
         if pipe.ops:
             text += " : " + " | ".join(pipe.ops)
@@ -534,7 +539,7 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def _cycle_delays(paths: list[Path_], delayed: set[int], inputs: list[str]) -> dict[int, int]:
+def _cycle_delays(paths: list[Route], delayed: set[int], inputs: list[str]) -> dict[int, int]:
     """Delay 1 for each connection that closes a cycle with no Delay node on it (NIR's
     implicit one-step recurrence): in each such cycle, the edge that returns furthest back
     in a depth-first order from the inputs, until no cycle is left undelayed."""
@@ -559,7 +564,7 @@ def _cycle_delays(paths: list[Path_], delayed: set[int], inputs: list[str]) -> d
 
 
 def _readout_lines(g: Graph, readouts: list[str], names: dict[str, str],
-                   paths: list[Path_]) -> list[str]:
+                   paths: list[Route]) -> list[str]:
     """What forward() returns: the spikes of the populations that feed an Output (those
     that feed no other population; the others' spikes are monitored, in module.monitors,
     since no readout returns spikes), or one leaky integrator's voltage."""
