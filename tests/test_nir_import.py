@@ -290,3 +290,32 @@ def test_a_delay_between_steps_is_rounded_with_one_warning(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("warning:") == 1 and "is 2.6 steps of dt; rounded to 3" in err
     assert "connect lif -> lif : dense delay 3" in (tmp_path / "a.snn").read_text()
+
+
+@pytest.mark.parametrize("kind", ["LI", "I"])
+def test_a_leaky_integrator_at_the_output_is_read_out_as_its_voltage(tmp_path, kind):
+    """NIR's LI (tau dv/dt = v_leak - v + r x) and I (dv/dt = r x) never fire: the import
+    reads their voltage out (the last step's; every step's in the monitors); it is the
+    Euler recurrence computed here by hand."""
+    w = np.array([[0.5, -1.0], [2.0, 0.25]], dtype=np.float32)
+    node = (nir.LI(tau=np.full(2, 4e-3), r=np.full(2, 2.0), v_leak=np.full(2, 0.1))
+            if kind == "LI" else nir.I(r=np.full(2, 2.0)))
+    graph = nir.NIRGraph(nodes={"input": nir.Input(np.array([2])), "w": nir.Linear(w),
+                                "li": node, "output": nir.Output(np.array([2]))},
+                         edges=[("input", "w"), ("w", "li"), ("li", "output")],
+                         metadata={"dt": 1e-3})
+    nir.write(tmp_path / "li.nir", graph)
+    Net, text = imported(tmp_path / "li.nir", tmp_path / "li.snn")
+    assert f"Nir{kind}(" in text and "readout li = v" in text
+    x = torch.rand(30, 1, 2)
+    net = Net()
+    last = net(x).detach()
+    ours = net.monitors["li.v"].detach().reshape(30, 2).double()
+    v = torch.full((2,), 0.1 if kind == "LI" else 0.0, dtype=torch.float64)
+    expected = []
+    for t in range(30):
+        current = torch.from_numpy(w).double() @ x[t, 0].double()
+        v = v + ((0.1 - v + 2.0 * current) / 4.0 if kind == "LI" else 2.0 * current)
+        expected.append(v)
+    torch.testing.assert_close(ours, torch.stack(expected), rtol=1e-5, atol=1e-5)
+    assert torch.equal(last.reshape(2).double(), ours[-1])

@@ -395,3 +395,15 @@ def test_python_keywords_as_names_compile_and_stay_distinct(tmp_path):
     model = Net()
     model(torch.rand(2, 3) * 2).sum().backward()
     assert model.populations["return"].learnable["lambda_"].grad is not None
+
+
+def test_a_monitored_voltage_that_is_also_the_readout_is_recorded_once(tmp_path):
+    path = tmp_path / "v.snn"
+    path.write_text(net("    input x[3]\n    population p[3] = LIF(tau = 2.0)\n"
+                        "    connect x -> p : one_to_one(w = 1)\n    monitor p.v\n"
+                        "    readout p = v"))
+    model = snnc_compile(path)()
+    x = torch.rand(7, 2, 3)
+    last = model(x)
+    assert model.monitors["p.v"].shape == (7, 2, 3)
+    assert torch.equal(model.monitors["p.v"][-1], last)

@@ -19,6 +19,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import networkx as nx
@@ -246,51 +247,16 @@ def _time(seconds: float) -> str:
 
 
 # ------------------------------------------------------------------ models
-MODELS = {
-    "LIF": """\
-# NIR LIF: tau dv/dt = (v_leak - v) + r x, stepped with forward Euler at dt.
-neuron NirLIF(tau = 1.0, r = 1.0, v_leak = 0.0, v_threshold = 1.0, v_reset = 0.0) {
-    state v = v_leak
-    charge v = v + (v_leak - v + r * x) / tau
-    fire   v >= v_threshold
-    reset  hard
-}""",
-    "CubaLIF": """\
-# NIR CubaLIF: tau_syn di/dt = -i + w_in x; tau_mem dv/dt = (v_leak - v) + r i; forward
-# Euler at dt, the current first (the membrane sees this step's current).
-neuron NirCubaLIF(tau_syn = 1.0, tau_mem = 1.0, r = 1.0, v_leak = 0.0, v_threshold = 1.0,
-                  v_reset = 0.0, w_in = 1.0) {
-    state i = 0
-    state v = v_leak
-    charge { i = i + (w_in * x - i) / tau_syn;  v = v + (v_leak - v + r * i) / tau_mem }
-    fire   v >= v_threshold
-    reset  hard
-}""",
-    "IF": """\
-# NIR IF: dv/dt = r x, the input charging r x each step (as Sinabs and Norse run it).
-neuron NirIF(r = 1.0, v_threshold = 1.0, v_reset = 0.0) {
-    state v = v_reset
-    charge v = v + r * x
-    fire   v >= v_threshold
-    reset  hard
-}""",
-    "LI": """\
-# NIR LI: tau dv/dt = (v_leak - v) + r x, forward Euler; it never fires (read its v).
-neuron NirLI(tau = 1.0, r = 1.0, v_leak = 0.0) {
-    state v = v_leak
-    charge v = v + (v_leak - v + r * x) / tau
-    fire   false
-    reset  none
-}""",
-    "I": """\
-# NIR I: dv/dt = r x, one step of it per step; it never fires (read its v).
-neuron NirI(r = 1.0) {
-    state v = 0
-    charge v = v + r * x
-    fire   false
-    reset  none
-}""",
-}
+MODELS_FILE = Path(__file__).with_name("nir_models.snn")
+
+
+@lru_cache(maxsize=1)
+def models() -> dict[str, str]:
+    """NIR neuron type -> the text of its model (with its comment) in nir_models.snn."""
+    blocks = MODELS_FILE.read_text(encoding="utf-8").split("\n\n")[1:]  # past the header
+    return {re.search(r"neuron Nir(\w+)\(", b).group(1): b.strip("\n") for b in blocks}
+
+
 _TIMES = {"tau", "tau_syn", "tau_mem"}
 _PARAMS = {"LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
            "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
@@ -512,14 +478,14 @@ def import_graph(graph, shown: str, network: str, weights_file: str,
         for (index, key), array in pipe.tensors.items():
             state[f"connections.{conn}.ops.{index}.{key}"] = torch.from_numpy(array.copy())
     lines += _readout_lines(g, readouts, names, paths)
-    models = [MODELS[k] for k in dict.fromkeys(kinds_used)]
+    written = [models()[k] for k in dict.fromkeys(kinds_used)]
     header = [f"# Imported by snnc from {printable(Path(shown).name)} (NIR). Continuous-time "
               "nodes are",
               f"# stepped with forward Euler at dt = {_number(dt_s * 1000.0)} ms "
               "(docs/NIR.md).", ""]
     body = [f"network {network} {{", f"    dt = {_time(dt_s)}", f'    weights "{weights_file}"',
             "", *lines, "}"]
-    return Imported("\n".join(header + ["\n\n".join(models), "", *body]) + "\n", state,
+    return Imported("\n".join(header + ["\n\n".join(written), "", *body]) + "\n", state,
                     warnings)
 
 
@@ -567,7 +533,8 @@ def _readout_lines(g: Graph, readouts: list[str], names: dict[str, str],
                    paths: list[Route]) -> list[str]:
     """What forward() returns: the spikes of the populations that feed an Output (those
     that feed no other population; the others' spikes are monitored, in module.monitors,
-    since no readout returns spikes), or one leaky integrator's voltage."""
+    since no readout returns spikes), or one leaky integrator's voltage (its last step's;
+    every step's is monitored)."""
     readouts = list(dict.fromkeys(readouts))
     if not readouts:
         raise SnnError(f"{g.shown}: no neuron node feeds an Output",
@@ -577,8 +544,9 @@ def _readout_lines(g: Graph, readouts: list[str], names: dict[str, str],
         raise SnnError(f"{g.shown}: the Outputs are fed by {len(readouts)} nodes, one of them "
                        f"the leaky integrator '{integrators[0]}'",
                        hint="snnc reads out one voltage, or the spikes of several populations")
-    if integrators:
-        return ["", f"    readout {names[integrators[0]]} = v"]
+    if integrators:  # forward() gives the last step's voltage; module.monitors every step's
+        name = names[integrators[0]]
+        return ["", f"    monitor {name}.v", f"    readout {name} = v"]
     feeding = [n for n in readouts if any(p.src == n and p.dst not in g.outputs
                                           for p in paths)]
     return ["", "    monitor " + ", ".join(f"{names[n]}.spikes" for n in feeding)] \
