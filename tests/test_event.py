@@ -260,3 +260,28 @@ def test_the_digits_sample_trains_past_its_goal():
     net, held_out = sample.train(epochs=5, show=False)
     assert held_out >= 0.85
     assert net(torch.zeros(1, 64)).shape == (1, 10)
+
+
+def test_a_derived_kernel_is_kept_while_its_parameters_hold(tmp_path, monkeypatch):
+    """LinearResponse derives a connection's kernel by stepping the model; it is kept from
+    one forward to the next, and derived again when a parameter it depends on changes."""
+    from snnc.runtime import response
+    path = tmp_path / "k.snn"
+    path.write_text("network k {\n backend = event\n steps = 30\n input t[4]\n"
+                    " population p[3] = PLIF(init_tau = 5.0)\n"
+                    " connect t -> p : dense(w = uniform(0.5, 1)) via exp_current(tau = 3)\n"
+                    " readout p = v_max\n}\n")
+    calls = []
+    derive = response.LinearResponse.impulse_response
+    monkeypatch.setattr(response.LinearResponse, "impulse_response",
+                        lambda self, *a: calls.append(1) or derive(self, *a))
+    net = snnc_compile(path)()
+    times = torch.tensor([[0.0, 3.0, -1.0, 7.0]])
+    with torch.no_grad():
+        first = net(times)
+        assert torch.equal(net(times), first) and len(calls) == 1
+        net.populations["p"].learnable["w"].add_(0.5)  # 1/tau = sigmoid(w): another kernel
+        assert not torch.equal(net(times), first) and len(calls) == 2
+    out = net(times)  # a gradient is to reach w: derived in the graph, every time
+    out.sum().backward()
+    assert len(calls) == 3 and net.populations["p"].learnable["w"].grad is not None

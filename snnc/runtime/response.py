@@ -23,6 +23,7 @@ first threshold crossing in that form (and, for monitors and readouts, as a spik
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import torch
@@ -185,14 +186,31 @@ class LinearResponse(DrawsAtRunTime, SpikeResponse):
     def kernel(self, synapse: nn.Module | None, steps: int, like: torch.Tensor) -> Kernel:
         """The impulse response of the voltage to one spike through `synapse` (None: the
         spike is the input), at lags 0 .. steps-1 (a kernel of whole-step lags)."""
-        table = self.impulse_response(synapse, steps, like)
+        table = self._table(synapse, steps, like)
         return lambda lag: table[lag.long().clamp(0, steps - 1)]
+
+    def _table(self, synapse: nn.Module | None, steps: int, like: torch.Tensor
+               ) -> torch.Tensor:
+        """impulse_response, kept from one forward to the next while the parameters it
+        depends on hold the same values and no gradient is to flow through it."""
+        learnt = [*self.learnable.values(),
+                  *(getattr(synapse, n) for n in (synapse.learnable if synapse else ()))]
+        if torch.is_grad_enabled() and any(p.requires_grad for p in learnt):
+            return self.impulse_response(synapse, steps, like)
+        key = (steps, like.dtype, like.device, tuple(float(p) for p in learnt))
+        tables = self.__dict__.setdefault("_tables", weakref.WeakKeyDictionary())
+        own = tables.setdefault(synapse if synapse is not None else self, {})
+        if key not in own:
+            own.clear()  # one table per connection at a time: keys change with the values
+            own[key] = self.impulse_response(synapse, steps, like).detach()
+        return own[key]
 
     def impulse_response(self, synapse: nn.Module | None, steps: int,
                          like: torch.Tensor) -> torch.Tensor:
-        zero = like.new_zeros(1, *self.shape)
+        # one neuron stands for all: a population's parameters are scalars
+        zero = like.new_zeros(1, 1)
         runs = [self._voltage(synapse, steps, zero, impulse) for impulse in (1.0, 0.0)]
-        return (runs[0] - runs[1])[:, 0].reshape(steps, -1)[:, 0]
+        return (runs[0] - runs[1]).reshape(steps)
 
     def _voltage(self, synapse: nn.Module | None, steps: int, zero: torch.Tensor,
                  impulse: float) -> torch.Tensor:
