@@ -112,3 +112,14 @@ def test_twice_is_an_error_and_weights_stays_a_name_elsewhere(tmp_path, saved, c
         "x -> h", "x -> weights")
     (tmp_path / "b.snn").write_text(text)
     assert snnc.compile(tmp_path / "b.snn")().populations["weights"] is not None
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_without_being_opened(tmp_path):
+    """torch.load on a FIFO would wait for a writer forever (snnc export --weights)."""
+    import os
+
+    from snnc.runtime.weights import WeightsError, read_state_dict
+    os.mkfifo(tmp_path / "w.pt")
+    with pytest.raises(WeightsError, match="not a regular file"):
+        read_state_dict(tmp_path / "w.pt")

@@ -5,10 +5,13 @@ from anyone cannot execute code; what it holds must be a mapping of names to ten
 """
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from snnc.limits import max_memory_bytes
 
 
 class WeightsError(ValueError):
@@ -16,7 +19,9 @@ class WeightsError(ValueError):
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a state_dict file, on the CPU, or WeightsError saying why not."""
+    """The tensors of a state_dict file, on the CPU, or WeightsError saying why not. Only a
+    regular file within SNNC_MAX_MEMORY is opened (a FIFO would block, a device never end)."""
+    _check_file(Path(path))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch's unpickler of untrusted bytes raises any kind
@@ -28,6 +33,18 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path} holds {type(state).__name__}, not a state_dict "
                            "(a dict of names to tensors)")
     return state
+
+
+def _check_file(path: Path) -> None:
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise WeightsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise WeightsError(f"{path} is not a regular file")
+    if info.st_size > max_memory_bytes():
+        raise WeightsError(f"{path} is larger than the memory limit "
+                           f"({info.st_size} > {max_memory_bytes()} bytes)")
 
 
 def load_weights(module: nn.Module, path: str) -> None:
