@@ -39,7 +39,7 @@ RESETS = ("hard", "soft", "none")
 
 @dataclass
 class Imported:
-    """What an import makes: the .snn text (its `weights` line names `weights_name`), the
+    """What an import makes: the .snn text (its `weights` line names the weights file), the
     tensors of that file, and what was noticed on the way."""
 
     text: str
@@ -423,70 +423,84 @@ def import_graph(graph, shown: str, network: str, weights_file: str,
     taken: set[str] = set()
     names = {n: identifier(n, taken) for n in g.inputs}
     names.update({n: identifier(n, taken) for n in g.reached() if g.kind(n) in NEURONS})
-    paths = g.paths()
-    lines, state, warnings = [], {}, []
-    for name in g.inputs:
-        lines.append(f"    input {names[name]}{_shape_text(_shape(g.nodes[name], shown, name))}")
-    kinds_used = []
-    for name in names:
-        kind = g.kind(name) if name not in g.inputs else None
-        if kind is None:
-            continue
-        kinds_used.append(kind)
-        node = g.nodes[name]
-        args = _population_args(node, kind, shown, name, dt_s)
-        if kind not in ("LI", "I"):
-            chosen = _reset(node, reset)
-            if chosen != "hard":
-                args.append(f"reset = {chosen}")
-        comment = f"  # NIR node '{printable(name)}'" if names[name] != name else ""
-        lines.append(f"    population {names[name]}{_shape_text(_shape(node, shown, name))} = "
-                     f"Nir{kind}({', '.join(args)}){comment}")
-    delayed = {i for i, p in enumerate(paths) if any(g.kind(op) == "Delay" for op in p.ops)}
-    delays = _cycle_delays(paths, delayed, g.inputs)
-    pairs: dict[tuple[str, str], int] = {}
-    readouts = []
-    for number, path in enumerate(paths):
-        if path.dst in g.outputs:
-            if path.src in g.inputs:
-                raise SnnError(f"{shown}: the Output reads the Input '{path.src}' without a "
-                               "neuron node between them", hint="snnc's outputs are populations")
-            if path.ops:
-                raise SnnError(f"{shown}: ops {path.ops} lie between '{path.src}' and the "
-                               "Output", hint="snnc's outputs are populations: end the graph "
-                               "with a neuron node (an LI node reads out a voltage)")
-            readouts.append(path.src)
-            continue
-        pipe = Pipeline(g, dt_s)
-        for op in path.ops:
-            pipe.add(op)
-        src, dst = names[path.src], names[path.dst]
-        pair_count = pairs[(src, dst)] = pairs.get((src, dst), 0) + 1
-        conn = f"{src}->{dst}" if pair_count == 1 else f"{src}_{dst}_{pair_count}"
-        exact = pipe.delay_s / dt_s
-        if abs(exact - round(exact)) > 1e-6 * max(1.0, exact):
-            warnings.append(f"the delay from '{path.src}' to '{path.dst}' "
-                            f"({pipe.delay_s:g} s) is {exact:g} steps of dt; rounded to "
-                            f"{round(exact)}")
-        steps = round(exact) + delays.get(number, 0)
-        text = f"    connect {src} -> {dst}" + (f" as {conn}" if pair_count > 1 else "")
-        if pipe.ops:
-            text += " : " + " | ".join(pipe.ops)
-        if steps:
-            text += f" delay {steps}"
-        lines.append(text)
-        for (index, key), array in pipe.tensors.items():
-            state[f"connections.{conn}.ops.{index}.{key}"] = torch.from_numpy(array.copy())
-    lines += _readout_lines(g, readouts, names, paths)
-    written = [models()[k] for k in dict.fromkeys(kinds_used)]
+    populations = [n for n in names if n not in g.inputs]
+    imported = Imported("", {})
+    lines = [f"    input {names[n]}{_shape_text(_shape(g.nodes[n], shown, n))}"
+             for n in g.inputs]
+    lines += [_population_line(g, n, names[n], dt_s, reset) for n in populations]
+    lines += _connection_lines(g, names, dt_s, imported)
+    written = [models()[k] for k in dict.fromkeys(g.kind(n) for n in populations)]
     header = [f"# Imported by snnc from {printable(Path(shown).name)} (NIR). Continuous-time "
               "nodes are",
               f"# stepped with forward Euler at dt = {_number(dt_s * 1000.0)} ms "
               "(docs/NIR.md).", ""]
     body = [f"network {network} {{", f"    dt = {_time(dt_s)}", f'    weights "{weights_file}"',
             "", *lines, "}"]
-    return Imported("\n".join(header + ["\n\n".join(written), "", *body]) + "\n", state,
-                    warnings)
+    imported.text = "\n".join(header + ["\n\n".join(written), "", *body]) + "\n"
+    return imported
+
+
+def _population_line(g: Graph, name: str, ident: str, dt_s: float, reset: str | None) -> str:
+    """`population NAME[shape] = NirKIND(...)` of a neuron node, its reset where not hard."""
+    node, kind = g.nodes[name], g.kind(name)
+    args = _population_args(node, kind, g.shown, name, dt_s)
+    if kind not in ("LI", "I"):
+        chosen = _reset(node, reset)
+        if chosen != "hard":
+            args.append(f"reset = {chosen}")
+    comment = f"  # NIR node '{printable(name)}'" if ident != name else ""
+    return (f"    population {ident}{_shape_text(_shape(node, g.shown, name))} = "
+            f"Nir{kind}({', '.join(args)}){comment}")
+
+
+def _connection_lines(g: Graph, names: dict[str, str], dt_s: float,
+                      imported: Imported) -> list[str]:
+    """A `connect` per route from a source to a neuron node (its tensors and warnings into
+    `imported`), then what forward() returns (the routes to the Outputs)."""
+    paths = g.paths()
+    delayed = {i for i, p in enumerate(paths) if any(g.kind(op) == "Delay" for op in p.ops)}
+    delays = _cycle_delays(paths, delayed, g.inputs)
+    pairs: dict[tuple[str, str], int] = {}
+    lines, readouts = [], []
+    for number, path in enumerate(paths):
+        if path.dst in g.outputs:
+            readouts.append(_output_source(g, path))
+            continue
+        src, dst = names[path.src], names[path.dst]
+        count = pairs[(src, dst)] = pairs.get((src, dst), 0) + 1
+        conn = f"{src}->{dst}" if count == 1 else f"{src}_{dst}_{count}"
+        pipe = Pipeline(g, dt_s)
+        for op in path.ops:
+            pipe.add(op)
+        steps = _delay_steps(path, pipe.delay_s, dt_s, imported.warnings) + delays.get(number, 0)
+        lines.append(f"    connect {src} -> {dst}" + (f" as {conn}" if count > 1 else "")
+                     + (" : " + " | ".join(pipe.ops) if pipe.ops else "")
+                     + (f" delay {steps}" if steps else ""))
+        for (index, key), array in pipe.tensors.items():
+            imported.state[f"connections.{conn}.ops.{index}.{key}"] = \
+                torch.from_numpy(array.copy())
+    return lines + _readout_lines(g, readouts, names, paths)
+
+
+def _output_source(g: Graph, path: Route) -> str:
+    """The population a route to an Output reads: nothing may stand between them."""
+    if path.src in g.inputs:
+        raise SnnError(f"{g.shown}: the Output reads the Input '{path.src}' without a "
+                       "neuron node between them", hint="snnc's outputs are populations")
+    if path.ops:
+        raise SnnError(f"{g.shown}: ops {path.ops} lie between '{path.src}' and the Output",
+                       hint="snnc's outputs are populations: end the graph with a neuron "
+                       "node (an LI node reads out a voltage)")
+    return path.src
+
+
+def _delay_steps(path: Route, delay_s: float, dt_s: float, warnings: list[str]) -> int:
+    """The route's Delay nodes in whole steps; one warning where they are not."""
+    exact = delay_s / dt_s
+    if abs(exact - round(exact)) > 1e-6 * max(1.0, exact):
+        warnings.append(f"the delay from '{path.src}' to '{path.dst}' ({delay_s:g} s) is "
+                        f"{exact:g} steps of dt; rounded to {round(exact)}")
+    return round(exact)
 
 
 def _graph_dt(graph) -> float | None:
