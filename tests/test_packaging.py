@@ -27,8 +27,11 @@ def test_wheel_ships_grammar_stdlib_and_entry_point(wheel):
     assert "snnc/templates/softbp/network.py.j2" in names
     assert "snnc/templates/torch/connection.py.j2" in names
     assert "snnc/registry/ops.py" in names and "snnc/plan/lower.py" in names
-    for kernel in ("cpu.c.j2", "cuda.cu.j2", "step.h.j2", "spike_dense.c"):
+    for kernel in ("cpu.c.j2", "cuda.cu.j2", "step.h.j2", "spike_dense.c", "sparse_events.c",
+                   "loop.c.j2"):
         assert f"snnc/templates/kernels/{kernel}" in names
+    assert "snnc/interchange/nir_import.py" in names
+    assert "snnc/interchange/nir_models.snn" in names  # what `snnc import` writes
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "snnc = snnc.cli:run" in zipfile.ZipFile(wheel).read(entry).decode()
 
