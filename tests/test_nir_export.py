@@ -373,3 +373,70 @@ def test_a_recurrent_net_round_trips_with_identical_spikes(tmp_path):
         spikes = original.monitors[f"{pop}.spikes"]
         assert 10 < spikes.sum() < 0.9 * spikes.numel()
         assert torch.equal(imported.monitors[f"{pop}.spikes"], spikes)
+
+
+SHARED = Path(__file__).resolve().parent / "data" / "nir"
+
+
+def _numbers(node) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, dtype=np.float64) for k, v in vars(node).items()
+            if isinstance(v, np.ndarray) and k not in ("input_type", "output_type")}
+
+
+@pytest.mark.parametrize("name, dt", [("cnn_sinabs", None), ("lif_norse", "0.1 ms")])
+def test_an_imported_graph_exports_back_as_it_came(tmp_path, name, dt):
+    """NIR -> snnc -> NIR: the models `snnc import` writes export as the nodes they came
+    from, parameters and weights equal (SumPool2d comes back as AvgPool2d then Scale)."""
+    snn = tmp_path / f"{name}.snn"
+    assert main(["import", str(SHARED / f"{name}.nir"), "-o", str(snn),
+                 *(["--dt", dt] if dt else [])]) == 0
+    back = export(snn)
+    original = nir.read(SHARED / f"{name}.nir")
+    neurons = {k: v for k, v in original.nodes.items() if type(v).__name__ in ("LIF", "IF")}
+    def weighted(graph):  # in one order for both: by type and weight
+        nodes = [v for v in graph.nodes.values()
+                 if type(v).__name__ in ("Affine", "Linear", "Conv2d")]
+        return sorted(nodes, key=lambda v: (type(v).__name__, v.weight.shape,
+                                            float(np.abs(v.weight).sum())))
+    weighted, exported = weighted(original), weighted(back)
+    assert len(neurons) >= 1 and len(weighted) == len(exported)
+    for key, node in neurons.items():
+        ours = back.nodes[f"n{key}"]
+        assert type(ours) is type(node)
+        for param, values in _numbers(node).items():
+            np.testing.assert_allclose(_numbers(ours)[param], values, rtol=1e-6, atol=1e-9,
+                                       err_msg=f"{key}.{param}")
+    for theirs, ours in zip(weighted, exported, strict=True):
+        assert type(ours) is type(theirs)
+        np.testing.assert_array_equal(ours.weight, theirs.weight)
+
+
+def test_a_model_named_as_an_imported_one_but_changed_is_refused(tmp_path, capsys):
+    path = tmp_path / "fake.snn"
+    path.write_text("neuron NirIF(r = 1.0, v_threshold = 1.0, v_reset = 0.0) {\n"
+                    "    state v = v_reset\n    charge v = v + 2 * r * x\n"
+                    "    fire v >= v_threshold\n    reset hard\n}\n"
+                    "network fake {\n    input x[2]\n    population p[2] = NirIF\n"
+                    "    connect x -> p : dense\n}\n")
+    assert main(["export", str(path), "--nir", str(tmp_path / "f.nir")]) == 1
+    assert "runs neuron model NirIF" in capsys.readouterr().err
+
+
+def test_an_imported_leaky_integrator_exports_as_an_li_node_without_a_warning(tmp_path,
+                                                                            capsys):
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([2])),
+               "w": nir.Linear(np.array([[0.5, -1.0], [2.0, 0.25]], dtype=np.float32)),
+               "li": nir.LI(tau=np.full(2, 4e-3), r=np.full(2, 2.0), v_leak=np.full(2, 0.1)),
+               "output": nir.Output(np.array([2]))},
+        edges=[("input", "w"), ("w", "li"), ("li", "output")], metadata={"dt": 1e-3})
+    nir.write(tmp_path / "li.nir", graph)
+    assert main(["import", str(tmp_path / "li.nir"), "-o", str(tmp_path / "li.snn")]) == 0
+    capsys.readouterr()
+    back = export(tmp_path / "li.snn")
+    assert "warning" not in capsys.readouterr().err
+    li = back.nodes["li"]
+    assert type(li).__name__ == "LI" and "reset" not in li.metadata
+    np.testing.assert_allclose(li.tau, 4e-3, rtol=1e-6)
+    np.testing.assert_allclose(li.r, 2.0)
+    np.testing.assert_allclose(li.v_leak, 0.1, rtol=1e-6)

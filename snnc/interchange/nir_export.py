@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from functools import cache
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +28,14 @@ EXPORTED_OPS = ("dense", "sparse", "one_to_one", "conv1d", "conv2d", "avgpool", 
                 "scale")
 SKIPPED_OPS = ("dropout",)
 NEURON_MODELS = ("IF", "LIF", "CubaLIF")
+# The models `snnc import` writes (nir_models.snn): NIR's own nodes, parameter for parameter,
+# times in steps; recognised by their equations, so an import exports back as it came.
+IMPORTED = {"NirLIF": ("LIF", ("tau", "r", "v_leak", "v_threshold", "v_reset")),
+            "NirCubaLIF": ("CubaLIF", ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold",
+                                       "v_reset", "w_in")),
+            "NirIF": ("IF", ("r", "v_threshold", "v_reset")),
+            "NirLI": ("LI", ("tau", "r", "v_leak")), "NirI": ("I", ("r",))}
+TIMES = ("tau", "tau_syn", "tau_mem")
 
 
 def nir_module():
@@ -70,7 +79,7 @@ def export_nir(plan: Plan, state: dict[str, torch.Tensor]):
             edges.append((at, name))
             at = name
         edges.append((at, proj.dst))
-    if plan.readout is not None:  # NIR has no reduction over time
+    if plan.readout is not None and not reads_out_voltage(plan):  # no reduction in NIR
         target = plan.readout.target
         warnings.append(f"readout {target} = {plan.readout.spec.kind} is not exported: the "
                         f"NIR Output gives {target}'s spikes")
@@ -79,6 +88,14 @@ def export_nir(plan: Plan, state: dict[str, torch.Tensor]):
         edges.append((pop.name, name))
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt_s})
     return graph, warnings
+
+
+def reads_out_voltage(plan: Plan) -> bool:
+    """Whether the readout is an imported leaky integrator's voltage: what NIR's LI and I
+    nodes give at the Output already."""
+    target = plan.node(plan.readout.target)
+    return (plan.readout.spec.kind == "v" and isinstance(target, Population)
+            and imported(target.model) and IMPORTED[target.model.name][0] in ("LI", "I"))
 
 
 def full(shape, value: float) -> np.ndarray:
@@ -128,6 +145,12 @@ def neuron_node(nir, pop: Population, incoming: list[Projection], dt_s: float):
     p, shape = pop.params, pop.shape
     # docs/NIR.md: what NIR's continuous time leaves open, for an importer to read
     metadata = {"reset": pop.reset, "dt": dt_s, "discretisation": "forward_euler"}
+    if imported(pop.model):
+        kind, names = IMPORTED[pop.model.name]
+        if kind in ("LI", "I"):
+            del metadata["reset"]  # they never fire
+        return getattr(nir, kind)(**{n: full(shape, p[n] * (dt_s if n in TIMES else 1.0))
+                                     for n in names}, metadata=metadata)
     tau_syn = synapse_decay(pop, incoming)
     if pop.model.name == "IF":
         return nir.IF(r=full(shape, 1.0), v_threshold=full(shape, p["v_threshold"]),
@@ -234,11 +257,37 @@ def no_node(what: str, pos: Pos, hint: str | None = None) -> SnnError:
                     pos, hint)
 
 
+def imported(model) -> bool:
+    """Whether `model` is one that `snnc import` writes: its name and its equations those
+    of nir_models.snn (a user's model of that name with other equations is not)."""
+    reference = _imported_models().get(model.name)
+    return reference is not None and all(
+        getattr(model, field) == getattr(reference, field)
+        for field in ("params", "states", "charge", "fire", "reset", "threshold", "kernel"))
+
+
+@cache
+def _imported_models() -> dict:
+    """nir_models.snn's models as the checker makes them (no units in them: dt is moot)."""
+    from snnc.check.models import model_of
+    from snnc.check.neurons import check_neuron
+    from snnc.frontend.parser import parse_text
+    from snnc.interchange.nir_import import MODELS_FILE
+    parsed = parse_text(MODELS_FILE.read_text(encoding="utf-8"), str(MODELS_FILE))
+    for defn in parsed.neurons:
+        check_neuron(defn)
+    return {defn.name: model_of(defn, 1.0) for defn in parsed.neurons}
+
+
 def check_population(pop: Population, incoming: list[Projection]) -> None:
     model = pop.model
+    if imported(model):
+        check_imported(pop, incoming)
+        return
     if model.origin != STDLIB or model.name not in NEURON_MODELS:
         raise no_node(f"population '{pop.name}' runs neuron model {model.name}", pop.pos,
-                      "NIR's neurons are snnc's IF, LIF and CubaLIF (docs/NIR.md)")
+                      "NIR's neurons are snnc's IF, LIF and CubaLIF, and the models "
+                      "`snnc import` writes (docs/NIR.md)")
     if pop.refractory:
         raise no_node(f"population '{pop.name}' has a refractory period", pop.pos)
     rest = {"v": pop.params["v_reset"], "c": 0.0}
@@ -259,6 +308,24 @@ def check_population(pop: Population, incoming: list[Projection]) -> None:
     if len(decays) > 1:
         raise no_node(f"population '{pop.name}' takes exp_current synapses with different "
                       "time constants", pop.pos, "NIR's CubaLIF has one tau_syn")
+
+
+def check_imported(pop: Population, incoming: list[Projection]) -> None:
+    """A population of an imported model exports as its NIR node: no refractory period,
+    its states from rest (v_leak, or v_reset for IF, 0 for I), no synapse on its inputs."""
+    if pop.refractory:
+        raise no_node(f"population '{pop.name}' has a refractory period", pop.pos)
+    p = pop.params
+    rest = {"i": 0.0, "v": p.get("v_leak", p.get("v_reset", 0.0))}
+    for name, value in pop.state_init.items():
+        if not isinstance(value, int | float) or value != rest[name]:
+            raise no_node(f"population '{pop.name}' starts with {name}_init = {value}", pop.pos,
+                          f"NIR neurons start at rest ({name} = {rest[name]:g})")
+    for proj in incoming:
+        if proj.synapse is not None:
+            raise no_node(f"connection '{proj.name}' goes via {proj.synapse.kind} into "
+                          f"{pop.model.name}", proj.pos,
+                          "an imported model's node filters its input itself")
 
 
 def check_projection(proj: Projection, target) -> None:
