@@ -407,3 +407,11 @@ def test_a_monitored_voltage_that_is_also_the_readout_is_recorded_once(tmp_path)
     last = model(x)
     assert model.monitors["p.v"].shape == (7, 2, 3)
     assert torch.equal(model.monitors["p.v"][-1], last)
+
+
+def test_v_max_gives_its_gradient_to_the_first_of_equal_maxima():
+    from snnc.runtime import readouts
+    potentials = torch.tensor([[1.0, 0.0], [3.0, 2.0], [3.0, 2.0], [2.0, 2.0]],
+                              requires_grad=True)
+    readouts.v_max(potentials).sum().backward()
+    assert potentials.grad.tolist() == [[0, 0], [1, 1], [0, 0], [0, 0]]

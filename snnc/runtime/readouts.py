@@ -41,4 +41,7 @@ def trace(potentials: torch.Tensor) -> torch.Tensor:
 
 
 def v_max(potentials: torch.Tensor) -> torch.Tensor:
-    return potentials.amax(0)
+    """The highest membrane potential over the steps; its gradient goes to one step, the
+    first of equal maxima, as the event backend's v_max and SpikingFlow's Tempotron
+    (torch.max) give it, not shared among them (amax)."""
+    return potentials.max(0).values
