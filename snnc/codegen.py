@@ -51,11 +51,12 @@ def render(graph: nx.MultiDiGraph, backend: str | None = None) -> tuple[str, str
     return context["class_name"], source
 
 
-def check_weights(plan: Plan) -> None:
+def check_weights(plan: Plan) -> dict | None:
     """A network's `weights "FILE"` holds exactly the plan's parameters and buffers, each
-    of its shape (a sparse connection's synapses, drawn at build, of any length)."""
+    of its shape (a sparse connection's synapses, drawn at build, of any length): its
+    tensors, or None without one."""
     if plan.weights is None:
-        return
+        return None
     at = plan.weights.pos
     try:
         state = read_state_dict(plan.weights.path)
@@ -74,6 +75,7 @@ def check_weights(plan: Plan) -> None:
             raise SnnError(f"weights file {plan.weights.path}: {key} has shape "
                            f"{list(state[key].shape)}, the network needs {list(tensor.shape)}",
                            at)
+    return state
 
 
 def _listed(what: str, keys: list[str]) -> str:

@@ -21,6 +21,7 @@ import torch
 from snnc.errors import Pos, SnnError
 from snnc.ir.nodes import STDLIB, Encoder, Input, Op, Population, Weights
 from snnc.passes.fold import fold
+from snnc.plan.lower import lower
 from snnc.plan.nodes import Plan, Projection
 
 # The ops NIR has a node for (docs/NIR.md); dropout is the identity outside training.
@@ -367,7 +368,7 @@ def export_file(path: str | Path, out: str | Path, network: str | None = None,
                        else "add `network NAME { ... }`")
     (target,) = check_targets([Path(out)], [Path(name) for name in program.sources])
     with sources_shown(program):
-        plan = plan_of(graphs[0])
+        plan = lower(graphs[0])
         check_exportable(plan)  # before building a module
         state = state_of(program, graphs[0], plan, weights)
         graph, warnings = export_nir(plan, state)
@@ -375,21 +376,14 @@ def export_file(path: str | Path, out: str | Path, network: str | None = None,
     return graph, warnings
 
 
-def plan_of(graph):
-    from snnc.plan.lower import lower
-    return lower(graph)
-
-
 def state_of(program, graph, plan: Plan, weights: str | None) -> dict[str, torch.Tensor]:
     """The tensors of `weights` (refused unless they fit the plan's layout, read without
     running code), else the state_dict of the softbp module snnc builds."""
     from snnc.codegen import check_weights
     from snnc.compiler import compile_graph
-    from snnc.runtime.weights import read_state_dict
     if weights is None:
         return compile_graph(program, graph, "softbp")().state_dict()
-    check_weights(replace(plan, weights=Weights(weights, None)))
-    return read_state_dict(weights)
+    return check_weights(replace(plan, weights=Weights(weights, None)))
 
 
 def nir_writer(nir, graph) -> Callable[[io.BufferedWriter], None]:

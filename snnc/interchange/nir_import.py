@@ -17,9 +17,10 @@ import contextlib
 import math
 import re
 import tempfile
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import networkx as nx
@@ -176,12 +177,13 @@ class Graph:
         return self.kind(name) in OPS or (self.kind(name) in ("Input", "Output")
                                           and name not in self.inputs + self.outputs)
 
+    @cached_property
     def reached(self) -> list[str]:
         """Every node in breadth-first order from the inputs, then any not reached."""
         order = dict.fromkeys(self.inputs)
-        queue = list(self.inputs)
+        queue = deque(self.inputs)
         while queue:
-            for nxt in self.out[queue.pop(0)]:
+            for nxt in self.out[queue.popleft()]:
                 if nxt not in order:
                     order[nxt] = None
                     queue.append(nxt)
@@ -202,7 +204,7 @@ class Graph:
                         raise SnnError(f"{self.shown}: the cycle through '{at}' has no neuron "
                                        "on it", hint="snnc needs a population on every cycle")
                     stack.append((nxt, trail + [nxt]))
-        rank = {n: i for i, n in enumerate(self.reached())}
+        rank = {n: i for i, n in enumerate(self.reached)}
         return sorted(found, key=lambda p: (rank[p.src], rank[p.dst], p.ops))
 
 
@@ -422,7 +424,7 @@ def import_graph(graph, shown: str, network: str, weights_file: str,
         raise SnnError(f"{shown}: dt of {dt_s!r} s", hint="dt must be a positive time")
     taken: set[str] = set()
     names = {n: identifier(n, taken) for n in g.inputs}
-    names.update({n: identifier(n, taken) for n in g.reached() if g.kind(n) in NEURONS})
+    names.update({n: identifier(n, taken) for n in g.reached if g.kind(n) in NEURONS})
     populations = [n for n in names if n not in g.inputs]
     imported = Imported("", {})
     lines = [f"    input {names[n]}{_shape_text(_shape(g.nodes[n], shown, n))}"

@@ -114,16 +114,8 @@ class Population(DrawsAtRunTime, nn.Module):
         if (self.kernel is None or not fused.enabled() or x.device.type != "cpu"
                 or self.feedback is not None):
             return None
-        slots = [*self.states.values(), *([self.countdown] if self.refractory else [])]
-        result = fused.run(self.kernel, self.detach_reset, x.unsqueeze(0), slots,
-                           list(self.learnable.values()))
-        if result is None:
-            return None
-        spikes, final = result
-        if self.refractory:
-            self.countdown = final.pop()
-        self.states = dict(zip(self.state_names, final, strict=True))
-        return spikes[0]
+        spikes = self._run_kernels(self.kernel, x.unsqueeze(0), None)
+        return None if spikes is None else spikes[0]
 
     def _refractory(self, spike, before, after):
         """Frozen states and no spikes while the countdown runs (LANGUAGE.md §4.4)."""
@@ -161,13 +153,20 @@ class Population(DrawsAtRunTime, nn.Module):
             return None
         self._init_states(x_seq[0])
         carried = torch.zeros_like(x_seq[0]) if self.feedback is not None else None
+        # None: the reference step runs from the states drawn above (drawn again, a seeded
+        # run would start elsewhere where the kernels do not build than where they do)
+        return self._run_kernels(source, x_seq, carried)
+
+    def _run_kernels(self, source: str, x_seq: torch.Tensor,
+                     carried: torch.Tensor | None) -> torch.Tensor | None:
+        """x_seq's steps in the kernels of `source` from the current states (and the ILC
+        feedback's `carried`, or None): the spikes, the states left for the next call;
+        None where the kernels cannot run."""
         slots = [*self.states.values(), *([carried] if carried is not None else []),
                  *([self.countdown] if self.refractory else [])]
         result = fused.run(source, self.detach_reset, x_seq, slots,
                            list(self.learnable.values()), self.feedback)
         if result is None:
-            # The reference step runs from the states drawn above: drawn again, a seeded
-            # run would start elsewhere where the kernels do not build than where they do.
             return None
         spikes, final = result
         if self.refractory:
