@@ -1,16 +1,22 @@
 """samples/cuba.snn (4000 LIF neurons, four sparse(p = 0.02) connections, about 320 000
-synapses; recurrent, so softbp runs it step by step) with its synapses stored as they are
-now (snnc.runtime.sparse: the existing synapses, per source its targets) and as they were
-before issue 9 (a dense weight and a dense float mask, their product made once, a dense
-GEMV per connection and step), in one process with the same draw swapped into both.
-Prints the state_dict's size and the time of one forward of --steps steps (batch 1,
-autograd on, as a plain call runs it), split into the sparse ops, the exp_current
-synapses, the LIF populations and the rest (the step loop, sums of currents, stacking).
+synapses; recurrent, so softbp runs it step by step) three ways in one process, the same
+draw swapped into each: as it runs now (the existing synapses stored by source,
+snnc.runtime.sparse, and the whole run in softbp's compiled step-by-step run,
+snnc.runtime.bptt: one native call for the forward, one for the backward); the same
+synapses on the PyTorch step path (SNNC_BPTT=0: a dozen autograd nodes per step, the
+populations in their fused kernels); and as it was before issue 9 (a dense weight and a
+dense float mask, their product made once, a dense GEMV per connection and step, on the
+step path). Prints the state_dict's size, the time of one forward of --steps steps
+(batch 1, autograd on, as a plain call runs it) and of the backward of the summed spikes
+(BPTT over every step; in this chaotic network the gradient grows without bound, so its
+values are not the point, its cost is), the step path's forward split into the sparse
+ops, the exp_current synapses, the LIF populations and the rest (the step loop, sums of
+currents, stacking).
 
     python benchmarks/sparse.py [--steps 1000] [--repeat 3] [--threads N]
 
 Goals of issue 9: a state_dict under 4 MB, and a forward at least 20 times faster than
-before. Both layouts start each run from the same initial states (the global generator
+before. All three start each run from the same initial states (the global generator
 seeded alike); their spikes are compared step by step, and the first step where they
 differ is printed (sums in another order may move a neuron across its threshold, and the
 network is chaotic from there). On a machine shared with other work, OpenMP threads that
@@ -19,6 +25,7 @@ wait for a descheduled sibling make the figures noisy; --threads 1 is steadier t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -37,7 +44,8 @@ from snnc.runtime.sparse import SparseLinear
 
 CUBA = Path(__file__).resolve().parent.parent / "samples" / "cuba.snn"
 PARTS = ("sparse ops", "synapses", "populations")
-NEW, OLD = "existing synapses, by source (now)", "dense weight and mask (before)"
+NEW, STEPS, OLD = ("existing synapses, compiled run (now)", "existing synapses, step path",
+                   "dense weight and mask (before)")
 
 
 class DenseMasked(nn.Module):
@@ -102,8 +110,10 @@ def timed_model(net_class: type, old_layout: bool) -> tuple[nn.Module, Timers]:
 
 
 class Result:
-    def __init__(self, model: nn.Module, timers: Timers, steps: int, repeat: int):
+    def __init__(self, model: nn.Module, timers: Timers, steps: int, repeat: int,
+                 compiled: bool):
         self.state_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        os.environ["SNNC_BPTT"] = "1" if compiled else "0"
         model.steps = 20
         self._run(model)  # warm up: kernels built, allocator primed
         model.steps = steps
@@ -111,21 +121,28 @@ class Result:
         for _ in range(repeat):
             timers.seconds.clear()
             start = time.perf_counter()
-            self.spikes = self._run(model)
-            runs.append((time.perf_counter() - start, dict(timers.seconds)))
-        self.seconds, self.parts = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+            out = self._run(model)
+            forward = time.perf_counter() - start
+            start = time.perf_counter()
+            (out["exc"].sum() + out["inh"].sum()).backward()
+            runs.append((forward, time.perf_counter() - start, dict(timers.seconds)))
+            self.spikes = torch.cat([out["exc"], out["inh"]], -1).detach()
+        self.seconds, self.backward, self.parts = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+        self.compiled = compiled
 
     @staticmethod
-    def _run(model: nn.Module) -> torch.Tensor:
+    def _run(model: nn.Module) -> dict[str, torch.Tensor]:
         model.reset()
-        torch.manual_seed(1)  # the same initial states for both layouts
-        out = model()
-        return torch.cat([out["exc"], out["inh"]], -1).detach()
+        model.zero_grad()
+        torch.manual_seed(1)  # the same initial states for every layout
+        return model()
 
     def row(self, name: str) -> list[str]:
         rest = self.seconds - sum(self.parts.get(part, 0.0) for part in PARTS)
-        return [name, f"{self.state_bytes / 2**20:.2f} MiB", f"{self.seconds:.2f}",
-                *(f"{self.parts.get(part, 0.0):.2f}" for part in PARTS), f"{rest:.2f}"]
+        parts = ["-"] * (len(PARTS) + 1) if self.compiled else \
+            [*(f"{self.parts.get(part, 0.0):.2f}" for part in PARTS), f"{rest:.2f}"]
+        return [name, f"{self.state_bytes / 2**20:.2f} MiB", f"{self.seconds:.3f}",
+                f"{self.backward:.3f}", *parts]
 
 
 def ratio(now: float, before: float) -> str:
@@ -142,33 +159,38 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     args = peers.setup(parser)
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 130)
     net_class = snnc.compile(CUBA, backend="softbp")
     results = {}
-    for name, old in ((NEW, False), (OLD, True)):
+    for name, old, compiled in ((NEW, False, True), (STEPS, False, False), (OLD, True, False)):
         console.print(f"running {name} ...")
-        results[name] = Result(*timed_model(net_class, old), args.steps, args.repeat)
-    new, old = results[NEW], results[OLD]
-    table = Table(title=f"cuba (softbp, step by step), forward of {args.steps} steps, B = 1, "
+        results[name] = Result(*timed_model(net_class, old), args.steps, args.repeat, compiled)
+    new, stepwise, old = results[NEW], results[STEPS], results[OLD]
+    table = Table(title=f"cuba (softbp, step by step), {args.steps} steps, B = 1, "
                         f"{torch.get_num_threads()} threads, median of {args.repeat} "
-                        "(seconds)")
-    for col in ("layout", "state_dict", "forward", *PARTS, "rest"):
+                        "(seconds; the parts are the step path's forward)")
+    for col in ("layout", "state_dict", "forward", "backward", *PARTS, "rest"):
         table.add_column(col, justify="left" if col == "layout" else "right")
-    table.add_row(*new.row(NEW))
-    table.add_row(*old.row(OLD))
-    table.add_row("before / now", ratio(new.state_bytes, old.state_bytes),
-                  ratio(new.seconds, old.seconds),
-                  *(ratio(new.parts.get(p, 0.0), old.parts.get(p, 0.0)) for p in PARTS), "")
+    for name, result in results.items():
+        table.add_row(*result.row(name))
+    for label, now in (("before / now", new), ("before / step path", stepwise)):
+        table.add_row(label, ratio(now.state_bytes, old.state_bytes),
+                      ratio(now.seconds, old.seconds), ratio(now.backward, old.backward),
+                      *(("",) * len(PARTS) if now.compiled else
+                        (ratio(now.parts.get(p, 0.0), old.parts.get(p, 0.0)) for p in PARTS)),
+                      "")
     console.print(table)
     synapses = sum(conn.ops[0].synapse_count
                    for conn in timed_model(net_class, False)[0].connections.values())
     console.print(f"{synapses} synapses; spikes {int(new.spikes.sum())} now, "
-                  f"{int(old.spikes.sum())} before; first step where they differ: "
+                  f"{int(stepwise.spikes.sum())} on the step path, {int(old.spikes.sum())} "
+                  f"before; first step where now and the step path differ: "
+                  f"{first_difference(new.spikes, stepwise.spikes)}, now and before: "
                   f"{first_difference(new.spikes, old.spikes)}")
     console.print(f"goals: state_dict under 4 MB: {new.state_bytes < 4e6}; forward 20× "
                   f"faster: {old.seconds / new.seconds >= 20} "
-                  f"({old.seconds / new.seconds:.1f}×; the sparse ops alone "
-                  f"{old.parts['sparse ops'] / new.parts['sparse ops']:.1f}×)")
+                  f"({old.seconds / new.seconds:.1f}×; forward and backward together "
+                  f"{(old.seconds + old.backward) / (new.seconds + new.backward):.1f}×)")
 
 
 if __name__ == "__main__":

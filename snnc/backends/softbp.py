@@ -12,6 +12,7 @@ from snnc.backends.common import Scope
 from snnc.backends.modules import MODULE_NAMES
 from snnc.errors import SnnError
 from snnc.kernels import context as kernel_context
+from snnc.kernels.bptt import bptt_source
 from snnc.kernels import cpu as cpu_kernels
 from snnc.kernels import cuda as cuda_kernels
 from snnc.plan.nodes import STEPS, Plan
@@ -46,7 +47,18 @@ def context(plan: Plan, version: str) -> dict:
                   if plan.node(name).kind != "input"],
         "monitors": [{"key": m.key, "target": m.target, "var": m.var} for m in plan.monitors],
         "readout": _readout(plan),
+        "compiled": _compiled(plan, module),
+        "externals": [{"name": n.name, "seq": local.seq[n.name]}
+                      for n in (*plan.inputs, *plan.encoders)],
     }
+
+
+def _compiled(plan: Plan, module: Scope) -> dict | None:
+    """The C of the network's compiled step-by-step run and its reverse (runtime.bptt),
+    named as a module constant; None where it cannot run it (the PyTorch path does)."""
+    source = bptt_source(plan)
+    return None if source is None else {"name": module.name(f"RUN_{plan.name}"),
+                                        "source": source}
 
 
 def check_runnable(plan: Plan) -> None:

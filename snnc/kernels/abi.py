@@ -11,3 +11,6 @@ KERNEL_ABI = 5  # 4: which inputs reach the outputs (snnc_spike_sources, snnc_an
 LOOP_ABI = 3  # 3: snnc_loop_prepare/release; delays in their own type; spike events
 # The words of templates/kernels/mt19937.h.j2's mt19937_t: 624 of state, left, next.
 MT19937_WORDS = 626
+# softbp's compiled step-by-step run and its reverse (snnc/kernels/bptt.py,
+# templates/kernels/bptt.c.j2): bump it as LOOP_ABI.
+BPTT_ABI = 1

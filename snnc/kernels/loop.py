@@ -110,7 +110,7 @@ def c_string(text: str) -> str:
     return '"' + "".join(chr(b) if b in safe else f"\\{b:03o}" for b in text.encode()) + '"'
 
 
-class _Arguments:
+class Arguments:
     """The arrays snnc_loop takes, in order: a field of the simulation's struct each (the
     C that reads it: S-><field>), and the layout entry that tells the driver what to pass:
     [kind, owner, detail, shape per simulation (batched) or in all (None: known when it
@@ -140,7 +140,7 @@ class _Loop:
 
     def __init__(self, plan: Plan, depths: dict[str, int]):
         self.plan, self.depths = plan, depths
-        self.args = _Arguments()
+        self.args = Arguments()
         # per population, the states that connections deliver into
         self.channels: dict[str, set[str]] = {}
         for proj in plan.projections:
@@ -326,7 +326,7 @@ class _Loop:
         return out
 
 
-def _synapse(syn: SynapseStep, i: int, owner: str, shape: tuple, args: _Arguments) -> dict:
+def _synapse(syn: SynapseStep, i: int, owner: str, shape: tuple, args: Arguments) -> dict:
     """A synapse's step as C statements over locals: x (what arrives) is `sx`, its states
     and temporaries q<i>_<k>, its learnable parameters l<i>_<k>."""
     states = [name for name, _ in syn.states]

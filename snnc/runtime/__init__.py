@@ -4,7 +4,7 @@ import contextlib
 import torch
 
 from snnc.ir.values import Normal, Uniform
-from snnc.runtime import encoders, event, readouts, response
+from snnc.runtime import bptt, encoders, event, readouts, response
 from snnc.runtime.factory import op
 from snnc.runtime.init import fill, init_weight
 from snnc.runtime.layers import (
@@ -36,7 +36,7 @@ from snnc.runtime.synapses import Synapse
 from snnc.runtime.weights import load_weights
 
 __all__ = [
-    "ChannelsMaxPool", "Connection", "Dropout", "Network", "Noise", "Normal", "OneToOne",
+    "ChannelsMaxPool", "Connection", "bptt", "Dropout", "Network", "Noise", "Normal", "OneToOne",
     "Population", "STDP", "Scale", "Simulator", "SparseLinear", "Uniform", "clamp",
     "delay_sequence", "encoders", "event", "load_weights", "response",
     "fill", "heaviside", "init_weight", "logical_and", "logical_not", "logical_or", "maximum",

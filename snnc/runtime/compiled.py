@@ -100,7 +100,7 @@ def _loop(source: str, real: str, index: str) -> Loop | None:
 
 @dataclass(frozen=True)
 class Entry:
-    """One argument of snnc_loop (snnc.kernels.loop._Arguments)."""
+    """One argument of snnc_loop (snnc.kernels.loop.Arguments)."""
 
     kind: str
     owner: str                 # a node's or a connection's name

@@ -100,6 +100,9 @@ class Network(nn.Module):
     #: monitors always, returned spikes where no gradient flows through them); None: the
     #: run's float dtype
     spike_out: torch.dtype | None = None
+    #: the C of the compiled step-by-step run (runtime.bptt), set by a generated module
+    #: that has one
+    bptt_source: str | None = None
 
     def __init__(self) -> None:
         super().__init__()
