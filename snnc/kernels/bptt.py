@@ -35,8 +35,9 @@ import math
 from snnc import __version__
 from snnc.ir import expr as ex
 from snnc.kernels.abi import BPTT_ABI
-from snnc.kernels.context import commentable, printed_step, step_context, supports
-from snnc.kernels.loop import PASS_THROUGH, WEIGHTED, Arguments
+from snnc.kernels.context import commentable, printed_step, step_context
+from snnc.kernels.loop import (Arguments, first_unsupported, synapse_locals,
+                              unsupported_pipeline)
 from snnc.kernels.tape import Tape, value_of
 from snnc.plan.nodes import STEPS, Plan, Projection, SynapseStep
 from snnc.printers import CPrinter
@@ -54,26 +55,13 @@ def unsupported(plan: Plan) -> str | None:
     """The first thing about `plan` that the compiled run does not do, or None."""
     if plan.mode != STEPS:
         return "a network without a cycle (it runs layer by layer)"
-    for pop in plan.populations:
-        if pop.feedback_group or not supports(pop):
-            return f"the step of population '{pop.name}'"
-    for proj in plan.projections:
-        reason = _unsupported_projection(proj)
-        if reason is not None:
-            return f"{reason} (connection '{proj.name}')"
-    return None
+    return first_unsupported(plan, _unsupported_projection)
 
 
 def _unsupported_projection(proj: Projection) -> str | None:
-    kinds = [op.kind for op in proj.ops]
-    other = [k for k in kinds if k not in WEIGHTED + PASS_THROUGH]
-    if other:
-        return f"the op {other[0]}"
-    if sum(k in WEIGHTED for k in kinds) > 1:
-        return "more than one weighted op"
-    if proj.weighted is not None and proj.connectivity != "one_to_one" \
-            and len(proj.ops[proj.weighted].in_shape) != 1:
-        return f"{proj.connectivity} on an input of more than one axis"
+    reason = unsupported_pipeline(proj)
+    if reason is not None:
+        return reason
     if proj.synapse_delays:
         return "per-synapse delays"
     if proj.synapse is not None and proj.synapse.presynaptic:
@@ -165,13 +153,7 @@ def _synapse(syn: SynapseStep, i: int, owner: str, args: Arguments) -> dict:
     and its reverse from its tape: from the gradient reaching its output (g_out) and its
     states after the step (g_q<i>_<k>), the gradients reaching sx, its states before the
     step and its parameters."""
-    states = [name for name, _ in syn.states]
-    temps = [a.target for a in syn.update if a.target not in states]
-    local = {"x": "sx"}
-    for k, name in enumerate(dict.fromkeys(states + temps)):
-        local[name] = f"q{i}_{k}"
-    learnable = [name for name, _ in syn.learnable]
-    local.update({name: f"l{i}_{k}" for k, name in enumerate(learnable)})
+    states, temps, learnable, local = synapse_locals(syn, i)
     printer = CPrinter(lambda name: local.get(name, name))
     out = {"states": [{"c": local[name], "array": args.add("synapse_state", owner, name),
                        "tape": args.add("tape_synapse", owner, name),

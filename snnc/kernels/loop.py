@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 from snnc import __version__
 from snnc.limits import delay_bytes
@@ -66,17 +67,26 @@ def loop_source(plan: Plan, depths: dict[str, int]) -> str | None:
 
 def unsupported(plan: Plan) -> str | None:
     """The first construct of `plan` that the loop does not run, or None."""
+    return first_unsupported(plan, _unsupported_projection)
+
+
+def first_unsupported(plan: Plan, projection: Callable[[Projection], str | None]
+                      ) -> str | None:
+    """The first population whose step the fused kernels do not print, or the first
+    connection that `projection` says why it cannot run; None if there is none."""
     for pop in plan.populations:
         if pop.feedback_group or not supports(pop):
             return f"the step of population '{pop.name}'"
     for proj in plan.projections:
-        reason = _unsupported_projection(proj)
+        reason = projection(proj)
         if reason is not None:
             return f"{reason} (connection '{proj.name}')"
     return None
 
 
-def _unsupported_projection(proj: Projection) -> str | None:
+def unsupported_pipeline(proj: Projection) -> str | None:
+    """Why a compiled loop cannot run the connection's ops: anything but `flatten`s and
+    `scale`s around at most one of WEIGHTED, on a flat input (one_to_one: any)."""
     kinds = [op.kind for op in proj.ops]
     other = [k for k in kinds if k not in WEIGHTED + PASS_THROUGH]
     if other:
@@ -86,6 +96,13 @@ def _unsupported_projection(proj: Projection) -> str | None:
     if proj.weighted is not None and proj.connectivity != "one_to_one" \
             and len(proj.ops[proj.weighted].in_shape) != 1:
         return f"{proj.connectivity} on an input of more than one axis"
+    return None
+
+
+def _unsupported_projection(proj: Projection) -> str | None:
+    reason = unsupported_pipeline(proj)
+    if reason is not None:
+        return reason
     if proj.synapse_delays and proj.synapse and proj.synapse.presynaptic:
         return "per-synapse delays after a presynaptic synapse"
     if proj.learning and any(_reads_other_trace(a) for a in proj.learning.decay):
@@ -326,9 +343,9 @@ class _Loop:
         return out
 
 
-def _synapse(syn: SynapseStep, i: int, owner: str, shape: tuple, args: Arguments) -> dict:
-    """A synapse's step as C statements over locals: x (what arrives) is `sx`, its states
-    and temporaries q<i>_<k>, its learnable parameters l<i>_<k>."""
+def synapse_locals(syn: SynapseStep, i: int) -> tuple[list, list, list, dict[str, str]]:
+    """Connection i's synapse's states, temporaries and learnable parameters, and the C
+    local each of them (and x, what arrives: `sx`) is."""
     states = [name for name, _ in syn.states]
     temps = [a.target for a in syn.update if a.target not in states]
     local = {"x": "sx"}
@@ -336,6 +353,13 @@ def _synapse(syn: SynapseStep, i: int, owner: str, shape: tuple, args: Arguments
         local[name] = f"q{i}_{k}"
     learnable = [name for name, _ in syn.learnable]
     local.update({name: f"l{i}_{k}" for k, name in enumerate(learnable)})
+    return states, temps, learnable, local
+
+
+def _synapse(syn: SynapseStep, i: int, owner: str, shape: tuple, args: Arguments) -> dict:
+    """A synapse's step as C statements over locals: x (what arrives) is `sx`, its states
+    and temporaries q<i>_<k>, its learnable parameters l<i>_<k>."""
+    states, temps, learnable, local = synapse_locals(syn, i)
     printer = CPrinter(lambda name: local.get(name, name))
     return {"presynaptic": syn.presynaptic,
             "states": [{"c": local[name], "name": name,
