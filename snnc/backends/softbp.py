@@ -12,9 +12,9 @@ from snnc.backends.common import Scope
 from snnc.backends.modules import MODULE_NAMES
 from snnc.errors import SnnError
 from snnc.kernels import context as kernel_context
-from snnc.kernels.bptt import bptt_source
 from snnc.kernels import cpu as cpu_kernels
 from snnc.kernels import cuda as cuda_kernels
+from snnc.kernels.bptt import bptt_source
 from snnc.plan.nodes import STEPS, Plan
 from snnc.registry import READOUTS
 

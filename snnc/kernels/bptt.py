@@ -165,16 +165,15 @@ def _synapse(syn: SynapseStep, i: int, owner: str, args: Arguments) -> dict:
            "grad_params": args.add("grad_synapse_params", owner) if learnable else None,
            "lines": [f"{local[a.target]} = {printer(a.value)};" for a in syn.update],
            "output": printer(syn.output)}
-    return {**out, **_synapse_reverse(syn, local)}
+    return {**out, **_synapse_reverse(syn, states, learnable, local)}
 
 
-def _synapse_reverse(syn: SynapseStep, local: dict[str, str]) -> dict:
+def _synapse_reverse(syn: SynapseStep, states: list[str], learnable: list[str],
+                     local: dict[str, str]) -> dict:
     """The synapse's step on a tape, its inputs sx, prev_<state> and the parameters (as
     the forward spells them), run in reverse: statements, and the gradients reaching sx
     (g_sx), each state before the step (g_prev) and each parameter (g_param) as C."""
     tape = Tape(prefix=f"{local['x']}_t")
-    states = [name for name, _ in syn.states]
-    learnable = [name for name, _ in syn.learnable]
     inputs = {"x": ex.Name("sx"), **{s: ex.Name(f"prev_{local[s]}") for s in states},
               **{p: ex.Name(local[p]) for p in learnable}}
     env: dict[str, ex.Expr] = dict(inputs)

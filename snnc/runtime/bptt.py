@@ -26,7 +26,7 @@ from torch.autograd.function import once_differentiable
 
 from snnc.kernels.abi import BPTT_ABI
 from snnc.runtime import fused, native
-from snnc.runtime.compiled import index_type
+from snnc.runtime.compiled import index_type, weighted_op
 from snnc.runtime.fused import REAL
 from snnc.runtime.sparse import SparseLinear
 
@@ -139,7 +139,7 @@ class _Run:
         if kind == "weight":
             return connection.weight
         if kind == "bias":
-            return next(op.bias for op in connection.ops if hasattr(op, "weight"))
+            return weighted_op(connection).bias
         syn = connection.synapse
         if kind == "synapse_params":
             return torch.stack([getattr(syn, n) for n in syn.learnable])
@@ -155,7 +155,7 @@ class _Run:
         given = dict(zip(self.keys, self.inputs, strict=True))
         for e in self.layout:
             if e.kind == "weight":
-                op = _weighted(self.net.connections[e.owner])
+                op = weighted_op(self.net.connections[e.owner])
                 if (e.detail == "sparse") != isinstance(op, SparseLinear):
                     return False
                 if e.detail == "sparse" and not op.weight.numel() == op.targets.numel() \
@@ -164,9 +164,8 @@ class _Run:
             if e.shape is not None and e.kind in ("weight", "bias", "offsets"):
                 tensor = given.get((e.kind, e.owner, e.detail))
                 if tensor is None:
-                    tensor = getattr(_weighted(self.net.connections[e.owner]), e.kind, None)
-                if tensor is None or tuple(tensor.shape) != tuple(e.shape) \
-                        and tensor.numel() != math.prod(e.shape):
+                    tensor = getattr(weighted_op(self.net.connections[e.owner]), e.kind, None)
+                if tensor is None or tensor.numel() != math.prod(e.shape):
                     return False
         return True
 
@@ -203,23 +202,23 @@ class _Run:
         """The Function's outputs: every population's values, then the states it carries."""
         return [*(("values", name, "") for name in self.order),
                 *((e.kind, e.owner, e.detail) for e in self.layout
-                  if e.kind in ("state", "synapse_state", "countdown"))]
+                  if e.kind in _CARRIED)]
 
     # ------------------------------------------------------------------ the native calls
-    def forward(self, inputs: tuple[torch.Tensor, ...]) -> dict:
+    def forward(self, inputs: tuple[torch.Tensor, ...]) -> tuple[dict, list[dict]]:
         """The forward's arrays by layout entry (the outputs made here), and the carried
-        states where each segment of the run began (`checkpoints`, for the backward)."""
+        states where each segment of the run began (the backward's checkpoints)."""
         given = dict(zip(self.keys, inputs, strict=True))
         arrays = {}
         for e in self.layout:
             key = (e.kind, e.owner, e.detail)
             arrays[key] = self._forward_array(e, given.get(key))
-        self.checkpoints = []
+        checkpoints = []
         for t0, steps in self._segments():
-            self.checkpoints.append({key: arrays[key].clone() for key in arrays
-                                     if key[0] in _CARRIED})
+            checkpoints.append({key: arrays[key].clone() for key in arrays
+                                if key[0] in _CARRIED})
             self._call("snnc_bptt_forward", arrays, t0, steps)
-        return arrays
+        return arrays, checkpoints
 
     def _segments(self) -> list[tuple[int, int]]:
         """The run in segments of as many steps as one tape holds (TAPE_BYTES): the
@@ -242,11 +241,12 @@ class _Run:
             return self.net.populations[e.owner].countdown.detach().reshape(batch, -1) \
                 .contiguous().clone()
         if e.kind in ("offsets", "targets"):
-            return getattr(_weighted(self.net.connections[e.owner]), e.kind) \
+            return getattr(weighted_op(self.net.connections[e.owner]), e.kind) \
                 .to(self.index).contiguous()
         return like.new_empty(steps, batch, self.n(e.owner))  # a population's spikes
 
-    def backward(self, arrays: dict, grads: Mapping[tuple, torch.Tensor | None],
+    def backward(self, arrays: dict, checkpoints: list[dict],
+                 grads: Mapping[tuple, torch.Tensor | None],
                  wanted: Mapping[tuple, bool]) -> dict:
         """The gradients by layout entry, from those reaching the outputs (`grads`):
         segment by segment from the last, each run forward again from its checkpoint
@@ -261,7 +261,7 @@ class _Run:
                 arrays[key] = like.new_empty(segments[0][1], batch, self.n(e.owner))
             elif e.kind.startswith("grad_"):
                 arrays[key] = self._gradient_array(e, arrays, grads, wanted)
-        for (t0, steps), checkpoint in zip(reversed(segments), reversed(self.checkpoints),
+        for (t0, steps), checkpoint in zip(reversed(segments), reversed(checkpoints),
                                            strict=True):
             arrays.update({key: value.clone() for key, value in checkpoint.items()})
             self._call("snnc_bptt_forward", arrays, t0, steps)
@@ -295,10 +295,6 @@ class _Run:
             raise MemoryError("snnc: softbp's compiled run ran out of memory")
 
 
-def _weighted(connection):
-    return next(op for op in connection.ops if hasattr(op, "weight"))
-
-
 class _Function(torch.autograd.Function):
     """The whole run: the inputs (_Run.keys) in, every population's values and the carried
     states (_Run._output_keys) out. What the backward reads (the arrays and the
@@ -307,14 +303,13 @@ class _Function(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, compiled: _Run, *inputs):
-        arrays = compiled.forward(inputs)
+        arrays, checkpoints = compiled.forward(inputs)
         kept = [(key, t) for key, t in arrays.items() if t is not None]
-        checkpoints = [(k, key, t) for k, checkpoint in enumerate(compiled.checkpoints)
-                       for key, t in checkpoint.items()]
-        ctx.save_for_backward(*(t for _, t in kept), *(t for *_, t in checkpoints))
+        saved = [(k, key, t) for k, checkpoint in enumerate(checkpoints)
+                 for key, t in checkpoint.items()]
+        ctx.save_for_backward(*(t for _, t in kept), *(t for *_, t in saved))
         ctx.compiled, ctx.kept = compiled, [key for key, _ in kept]
-        ctx.checkpoints = [(k, key) for k, key, _ in checkpoints]
-        compiled.checkpoints = None  # the saved tensors hold them now
+        ctx.checkpoints = (len(checkpoints), [(k, key) for k, key, _ in saved])
         outputs = [arrays[key] for key in compiled._output_keys()]
         ctx.mark_non_differentiable(*(arrays[key] for key in compiled._output_keys()
                                       if key[0] == "countdown"))
@@ -326,13 +321,13 @@ class _Function(torch.autograd.Function):
         compiled, saved = ctx.compiled, ctx.saved_tensors
         arrays = {e: None for e in ((e.kind, e.owner, e.detail) for e in compiled.layout)}
         arrays.update(zip(ctx.kept, saved, strict=False))
-        compiled.checkpoints = [{} for _ in compiled._segments()]
-        for (k, key), tensor in zip(ctx.checkpoints, saved[len(ctx.kept):], strict=True):
-            compiled.checkpoints[k][key] = tensor
+        count, where = ctx.checkpoints
+        checkpoints = [{} for _ in range(count)]
+        for (k, key), tensor in zip(where, saved[len(ctx.kept):], strict=True):
+            checkpoints[k][key] = tensor
         reaching = dict(zip(compiled._output_keys(), grads, strict=True))
         wanted = dict(zip(compiled.keys, ctx.needs_input_grad[1:], strict=True))
-        result = compiled.backward(arrays, reaching, wanted)
-        compiled.checkpoints = None
+        result = compiled.backward(arrays, checkpoints, reaching, wanted)
         out = []
         for key, (shape, dtype), want in zip(compiled.keys, compiled.shapes,
                                              ctx.needs_input_grad[1:], strict=True):

@@ -270,7 +270,7 @@ class _Arrays:
         if e.kind in ("state", "countdown", "params", "counts"):
             return self._population(sim.populations[e.owner], e)
         connection = sim.connections[e.owner]
-        op = _weighted(connection)
+        op = weighted_op(connection)
         inner = op.inner if isinstance(op, SynapseDelays) else op
         if e.kind == "weight":
             return _shared(op.weight, self.like)
@@ -345,7 +345,7 @@ class _Arrays:
         """The loop's weights into the connections, where it ran on copies (_shared)."""
         for e, tensor in zip(self.layout, self.tensors, strict=True):
             if e.kind == "weight":
-                weight = _weighted(self.sim.connections[e.owner]).weight
+                weight = weighted_op(self.sim.connections[e.owner]).weight
                 if tensor.data_ptr() != weight.data_ptr():
                     weight.data.copy_(tensor.view_as(weight))
 
@@ -367,7 +367,7 @@ class _Arrays:
             elif e.kind == "counts":
                 sim.spike_counts[e.owner] = self._shaped(e, tensor)
             elif e.kind == "x_pre":
-                weight = _weighted(sim.connections[e.owner]).weight
+                weight = weighted_op(sim.connections[e.owner]).weight
                 sim.rules[e.owner].x_pre = tensor.view_as(weight)
             elif e.kind == "x_post":
                 sim.rules[e.owner].x_post = self._shaped(e, tensor)
@@ -405,7 +405,7 @@ class _Arrays:
         """SynapseDelays keeps the inputs of its last high - low steps (what its op read
         from the source at s - low for the steps s before t): made again from the source's
         History, through the ops before it."""
-        op = _weighted(connection)
+        op = weighted_op(connection)
         before = list(connection.ops)[:list(connection.ops).index(op)]
         history = self.sim.history[source]
         steps = range(max(0, t - op.high), t - op.low)
@@ -424,7 +424,7 @@ def _through(ops, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _weighted(connection):
+def weighted_op(connection):
     """The connection's weighted op (SynapseDelays around it, where it has one)."""
     return next(op for op in connection.ops if hasattr(op, "weight"))
 
