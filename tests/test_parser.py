@@ -144,3 +144,36 @@ def test_positions_do_not_affect_equality():
     a = parse_text("network n { steps = 3 }").networks[0]
     b = parse_text("\n\n  network n {\n steps =\n 3 }").networks[0]
     assert a == b
+
+
+@pytest.fixture
+def fresh_grammar(monkeypatch):
+    """The parser built again (from SNNC_CACHE as the test sets it), and after the test."""
+    from snnc.frontend import parser
+    parser._lark.cache_clear()
+    yield monkeypatch
+    parser._lark.cache_clear()
+
+
+def _parses_a_network():
+    f = parse_text("network n { dt = 0.5 ms }")
+    assert f.networks[0].of(ast.Setting)[0].value == ast.Quantity(0.5, "ms")
+
+
+def test_a_corrupted_grammar_cache_is_built_again(fresh_grammar, tmp_path):
+    fresh_grammar.setenv("SNNC_CACHE", str(tmp_path))
+    cached = tmp_path / "grammar" / "snn.lark"
+    cached.parent.mkdir()
+    cached.write_bytes(b"not a cache\n\x80\x04garbage")
+    _parses_a_network()
+    assert cached.read_bytes()[:64] != b"not a cache\n\x80\x04garbage"[:64]  # written anew
+    from snnc.frontend import parser
+    parser._lark.cache_clear()
+    _parses_a_network()                                  # and read back
+
+
+def test_the_parser_builds_where_nothing_can_be_cached(fresh_grammar, tmp_path):
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    fresh_grammar.setenv("SNNC_CACHE", str(blocked))     # no folder can be made under it
+    _parses_a_network()

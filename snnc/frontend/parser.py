@@ -11,7 +11,7 @@ from snnc.errors import Pos, SnnError
 from snnc.frontend import ast
 from snnc.frontend.lexer import CURRENT_FILE, RECENT_TOKENS, SnnLexer
 from snnc.frontend.transformer import ToAst
-from snnc.resources import data_dir
+from snnc.resources import cache_dir, data_dir
 
 # How the grammar's terminals read in an error message.
 _TERMINAL_WORDS = {
@@ -46,9 +46,12 @@ _UNIT_HINTS = {
 def _lark() -> Lark:
     grammar = (data_dir("grammar") / "snn.lark").read_text(encoding="utf-8")
     # The transformer runs inside the parser, so no parse tree is built, and SnnLexer
-    # scans with one regex: together about 4x faster than Lark's defaults.
+    # scans with one regex: together about 4x faster than Lark's defaults. The LALR
+    # tables are cached (Lark checks the file against the grammar, its options and its
+    # version): building them costs more than parsing the standard library.
+    folder = cache_dir("grammar")
     return Lark(grammar, parser="lalr", lexer=SnnLexer, maybe_placeholders=True,
-                transformer=ToAst())
+                transformer=ToAst(), cache=False if folder is None else str(folder / "snn.lark"))
 
 
 def parse_text(text: str, file: str = "<string>") -> ast.File:

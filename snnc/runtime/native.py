@@ -36,6 +36,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from snnc.resources import cache_root
+
 # A function's ctypes signature: (restype, argtypes); restype None for void.
 Signature = tuple[Any, Sequence[Any]]
 # Why a library that loaded cannot run on this machine, or None when it can.
@@ -55,8 +57,7 @@ CUDA_VARIANTS = (("-arch=native",), ())
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("SNNC_CACHE") or Path.home() / ".cache" / "snnc"
-    return Path(root) / "kernels"
+    return cache_root() / "kernels"
 
 
 @cache
