@@ -250,12 +250,12 @@ def _run(b2, net_objects, duration_s, target):
     dev = b2.get_device()
     binary = dev.timers.get("run_binary") if target == "cpp_standalone" else None
     loop = float(dev._last_run_time)
-    t0 = time.perf_counter()
+    t_again = time.perf_counter()
     if target == "cpp_standalone":
         for _ in range(BINARY_RUNS - 1):
             dev.run(with_output=False)
             loop = min(loop, float(dev._last_run_time))
-    return net, run_call, loop, binary, time.perf_counter() - t0
+    return net, run_call, loop, binary, time.perf_counter() - t_again
 
 
 def _split(mon, bounds: dict[str, tuple[int, int]]):
@@ -277,12 +277,12 @@ def _vogels_abbott(b2, name: str, P, ns: dict, target: str, seed: int, duration:
     Ce.connect("i<3200", p=0.02)
     Ci.connect("i>=3200", p=0.02)
     mon = b2.SpikeMonitor(P)
-    net, run_call, loop, binary, repeats = _run(b2, [P, Ce, Ci, mon], duration, target)
+    net, run_call, loop, binary, again = _run(b2, [P, Ce, Ci, mon], duration, target)
     n_syn, per = _synapse_bytes(b2, [Ce, Ci])
-    build = (time.perf_counter() - t_setup) - loop - repeats
+    build = (time.perf_counter() - t_setup) - loop - again
     return Result(name, target, seed, duration, DT_MS, {"exc": 3200, "inh": 800},
                   _split(mon, {"exc": (0, 3200), "inh": (3200, 4000)}), loop, run_call,
-                  binary, build, n_syn, per, extra, again_s=repeats)
+                  binary, build, n_syn, per, extra, again_s=again)
 
 
 def cuba(target: str = "cpp_standalone", seed: int = 1, duration: float = 1.0,
@@ -377,7 +377,7 @@ def song(target: str = "cpp_standalone", seed: int = 1, duration: float = 100.0,
     S.w = "rand() * gmax"
     out_mon = b2.SpikeMonitor(post)
     in_mon = b2.SpikeMonitor(inputs, record=False)
-    net, run_call, loop, binary, repeats = _run(b2, [inputs, post, S, out_mon, in_mon],
+    net, run_call, loop, binary, again = _run(b2, [inputs, post, S, out_mon, in_mon],
                                                 duration, target)
     w = np.asarray(S.w[:], dtype=np.float64)
     n_syn, per = _synapse_bytes(b2, [S])
@@ -388,10 +388,10 @@ def song(target: str = "cpp_standalone", seed: int = 1, duration: float = 100.0,
              "frac_above_0.9_gmax": float(np.mean(w > 0.9 * gmax)),
              "input_rate_hz": float(in_mon.num_spikes) / (1000 * duration),
              "v0": v0}
-    build = (time.perf_counter() - t_setup) - loop - repeats
+    build = (time.perf_counter() - t_setup) - loop - again
     res = Result("song", target, seed, duration, DT_MS, {"post": 1},
                  _split(out_mon, {"post": (0, 1)}), loop, run_call, binary, build, n_syn,
-                 per, extra, again_s=repeats)
+                 per, extra, again_s=again)
     res.extra["weights"] = w
     return res
 

@@ -24,8 +24,9 @@ that imports, builds and runs the net, and nothing it built is shared with anoth
   one chunk at a time; the state carries on); "loop" is the time of the run calls, after
   a throwaway instance has built the compiled loop (Brian2's loop time leaves its build
   out too), the least of --repeat runs from the same seed (Brian2 standalone's binary
-  runs as often; "process" leaves the repeats out on both sides). Its kernel cache ($SNNC_CACHE) is a fresh temporary directory, so "process"
-  includes building every native kernel. Two rows: spike monitors dense (run()'s default,
+  runs as often; "process" leaves the repeats out on both sides). Its kernel cache
+  ($SNNC_CACHE) is a fresh temporary directory, so "process" includes building every
+  native kernel. Two rows: spike monitors dense (run()'s default,
   [steps, B, n] floats) and as events (`run(sparse_spikes=True)`, as Brian2's
   SpikeMonitor records them). The note gives snnc's compile time and the compiled loop's
   first and cached builds, and for Song the loop time without `learn`. Where the sample
@@ -97,9 +98,7 @@ def snnc_worker(net: str, duration: float, seed: int, chunk: int, sparse: bool,
     sizes = POPS[net]
     spikes, loop = _run_chunks(model, steps, chunk, sizes, dt_ms, sparse)
     t_repeats = time.perf_counter()
-    for _ in range(repeat - 1):  # the same run again, from the same seed: the least counts
-        torch.manual_seed(seed)
-        loop = min(loop, _run_chunks(cls(batch_size=1), steps, chunk, sizes, dt_ms, sparse)[1])
+    loop = min(loop, _least_loop(cls, repeat - 1, seed, steps, chunk, sizes, dt_ms, sparse))
     again += time.perf_counter() - t_repeats
     state = model.state_dict()
     kinds = {"weights": 0, "indices": 0, "delays": 0, "other": 0}
@@ -209,11 +208,19 @@ def _static_song_loop(steps: int, chunk: int, seed: int, dt_ms: float, sparse: b
         path.write_text(text[:start] + text[end:])
         cls = snnc_compile(path, backend="clock")
     cls(batch_size=1).run(2)
-    loops = []
+    return _least_loop(cls, repeat, seed, steps, chunk, POPS["song"], dt_ms, sparse)
+
+
+def _least_loop(cls, repeat: int, seed: int, steps: int, chunk: int, sizes: dict,
+                dt_ms: float, sparse: bool) -> float:
+    """The least loop time of `repeat` runs of a new `cls(batch_size=1)` from `seed`
+    (inf for none)."""
+    import torch
+
+    loops = [math.inf]
     for _ in range(repeat):
         torch.manual_seed(seed)
-        loops.append(_run_chunks(cls(batch_size=1), steps, chunk, POPS["song"], dt_ms,
-                                 sparse)[1])
+        loops.append(_run_chunks(cls(batch_size=1), steps, chunk, sizes, dt_ms, sparse)[1])
     return min(loops)
 
 
@@ -422,6 +429,7 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--sparse-spikes", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    repeat = max(1, args.repeat)
 
     nets = [n.strip() for n in args.nets.split(",") if n.strip()]
     unknown = [n for n in nets if n not in POPS]
@@ -438,7 +446,7 @@ def main(argv=None) -> int:
             torch.set_num_threads(args.threads)
             result = snnc_worker(net, song_duration if net == "song" else duration,
                                  args.seed, args.chunk, args.sparse_spikes,
-                                 max(1, args.repeat))
+                                 repeat)
         except Exception as exc:  # reported as the row's "not available: ..."
             traceback.print_exc()
             msg = " ".join(f"{type(exc).__name__}: {exc}".split())
@@ -476,13 +484,13 @@ def main(argv=None) -> int:
                     continue
                 print(f"[{net}] brian2 {target}, {d:g} s ...", file=sys.stderr, flush=True)
                 rows.append(brian2_row(net, target, args.seed, d, build_root, args.timeout,
-                                       env, max(1, args.repeat)))
+                                       env, repeat))
             for sparse in () if args.no_snnc else (False, True):
                 print(f"[{net}] {SNNC_SPARSE if sparse else SNNC}, {d:g} s ...",
                       file=sys.stderr, flush=True)
                 rows.append(snnc_row(net, args.seed, d, args.threads, args.chunk,
                                      args.timeout, env, build_root, sparse,
-                                     max(1, args.repeat)))
+                                     repeat))
             results[net] = rows
     finally:
         shutil.rmtree(build_root, ignore_errors=True)
