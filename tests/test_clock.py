@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import CONDUCTANCE, net
+from conftest import CONDUCTANCE, LEARNING, learning_inputs, net
 from snnc.compiler import analyse
 from snnc.compiler import compile as snnc_compile
 from snnc.errors import SnnError
@@ -142,14 +142,58 @@ def test_batch_size_runs_independent_simulations(tmp_path):
     assert sim.t == 0 and not sim.spike_counts
 
 
-def test_a_network_that_learns_refuses_a_batch(tmp_path):
-    cls = build(tmp_path, "input i[2]\npopulation a[2] = IF\npopulation b[1] = IF\n"
-                          "connect i -> a\nconnect a -> b : dense learn stdp()", "clock")
-    sim = cls(batch_size=2)
-    for start in (lambda: sim.run(3, i=torch.ones(2, 2)), lambda: sim.step(i=torch.ones(2, 2))):
-        with pytest.raises(ValueError, match=r"'a->b' learns.*batch_size=1 \(not 2\)"):
-            start()
-        assert sim.t == 0 and sim.populations["a"].states is None  # refused before a step
+def test_a_batch_that_learns_runs_each_simulation_as_it_runs_alone(tmp_path):
+    """Each simulation of a batch learns its own weights from its own input: what
+    simulation b gives (spikes, weights, traces) is what a network of one simulation
+    gives on b's input, from the same state_dict."""
+    cls = build(tmp_path, LEARNING, "clock")
+    batch = cls(batch_size=3).double()
+    one = cls().double()
+    # a network of one simulation's (softbp's) weights load into each simulation
+    start = {k: v.clone() for k, v in one.state_dict().items()}
+    batch.load_state_dict(start)
+    for key, value in batch.state_dict().items():
+        if value.shape != start[key].shape:
+            assert value.shape == (3, *start[key].shape), key
+            assert all(torch.equal(v, start[key]) for v in value), key
+    inputs = learning_inputs(3)
+    out = batch.run(50, record=("wide.weight",), weight_every=10, **inputs)
+    assert out["wide.weight"].shape == (5, 3, 5, 10)
+    for b in range(3):
+        alone = cls().double()
+        alone.load_state_dict(start)
+        ref = alone.run(50, record=("wide.weight",), weight_every=10,
+                        **{k: v[:, b:b + 1] for k, v in inputs.items()})
+        for key in ("post.spikes", "mid.spikes", "side.spikes"):
+            assert torch.equal(out[key][:, b:b + 1], ref[key]), (b, key)
+        torch.testing.assert_close(out["wide.weight"][:, b], ref["wide.weight"], rtol=0,
+                                   atol=1e-12)
+        for name, rule in batch.rules.items():
+            own = alone.rules[name]
+            torch.testing.assert_close(rule.weights()[b:b + 1], own.weights(), rtol=0,
+                                       atol=1e-12, msg=name)
+            torch.testing.assert_close(rule.x_pre[b:b + 1], own.x_pre, rtol=0, atol=1e-12)
+            torch.testing.assert_close(rule.x_post[b:b + 1], own.x_post, rtol=0, atol=1e-12)
+    for name, rule in batch.rules.items():  # different inputs, different weights
+        w = rule.weights()
+        assert not torch.equal(w[0], w[1]), name
+        assert any(not torch.equal(w[0], v) for v in start.values()
+                   if v.shape == w[0].shape), name
+
+
+def test_a_batch_that_learns_saves_a_weight_per_simulation(tmp_path):
+    cls = build(tmp_path, LEARNING, "clock")
+    batch = cls(batch_size=2)
+    batch.run(20, **{k: v.float() for k, v in learning_inputs(2, 20).items()})
+    state = batch.state_dict()
+    again = cls(batch_size=2)
+    again.load_state_dict(state)  # [B, ...] loads as it is
+    for key, value in again.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    with pytest.raises(RuntimeError, match="size mismatch"):  # not into another batch size
+        cls(batch_size=3).load_state_dict(state)
+    assert batch.monitor_bytes(100, record=("wide.weight",), weight_every=10) == \
+        100 * 2 * (5 + 10 + 3) * 4 + 10 * 2 * 5 * 10 * 4
 
 
 def test_monitors_are_sized_before_a_run(tmp_path):

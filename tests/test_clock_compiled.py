@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import CONDUCTANCE, net
+from conftest import CONDUCTANCE, LEARNING, learning_inputs, net
 from snnc.compiler import compile as snnc_compile
 from snnc.runtime import compiled, native
 
@@ -156,6 +156,22 @@ def test_stdp_with_per_synapse_delays_learns_the_pytorch_path_s_weights(tmp_path
     ref, fast, before, out_fast = learn_on_both_paths(tmp_path, monkeypatch, body)
     assert any(not torch.equal(before[k], v) for k, v in fast.state_dict().items())
     for name, rule in ref.rules.items():
+        torch.testing.assert_close(fast.rules[name].x_pre, rule.x_pre, rtol=0, atol=1e-12)
+        torch.testing.assert_close(fast.rules[name].x_post, rule.x_post, rtol=0, atol=1e-12)
+
+
+def test_a_batch_that_learns_learns_the_pytorch_path_s_weights(tmp_path, monkeypatch):
+    """Each simulation's own weights and traces in the loop (a stride per simulation;
+    a sparse one's known when it runs), as on the PyTorch path."""
+    ref, fast = pair(build(tmp_path, LEARNING), batch=3)
+    inputs = learning_inputs(3)
+    record = ("thin.weight", "post.v")
+    out_ref = pytorch_path(monkeypatch, lambda: ref.run(50, record=record, weight_every=7,
+                                                        **inputs))
+    out_fast = fast.run(50, record=record, weight_every=7, **inputs)
+    assert_same(ref, fast, out_ref, out_fast)
+    for name, rule in ref.rules.items():
+        assert fast.rules[name].weights().shape[0] == 3
         torch.testing.assert_close(fast.rules[name].x_pre, rule.x_pre, rtol=0, atol=1e-12)
         torch.testing.assert_close(fast.rules[name].x_post, rule.x_post, rtol=0, atol=1e-12)
 

@@ -28,10 +28,11 @@ Layouts, per simulation b of B (arrays with a batch axis are [B, ...]):
   least) sort each source's synapses by delay once per call, so a spike sent at t - d
   visits just the synapses whose delay is d, with the weights of the step it arrives;
 - populations' states, refractory countdowns and spike counts [B][n]; synapses' states
-  [B][n] (per source for a presynaptic one); STDP's traces, per synapse (shaped as the
-  weights) and per target, learning every step after the nodes, in runtime.plasticity's
-  order (decay, the pre pathway where a spike arrived, the post pathway where the target
-  fired);
+  [B][n] (per source for a presynaptic one); a plastic connection's weights [B][synapses]
+  (each simulation learns its own: runtime.batched) and STDP's traces, per synapse [B]
+  [synapses] and per target [B][n], learning every step after the nodes, in
+  runtime.plasticity's order (decay, the pre pathway where a spike arrived, the post
+  pathway where the target fired);
 - external nodes' values and monitors [steps][B][n].
 """
 from __future__ import annotations
@@ -137,9 +138,15 @@ class Arguments:
         self.items: list[dict] = []
 
     def add(self, kind: str, owner: str, detail: str = "", shape: tuple | None = None,
-            batched: bool = False, ctype: str = "real") -> str:
+            batched: bool = False, ctype: str = "real", stride: str | None = None) -> str:
+        """`stride`: the values per simulation of a batched entry whose shape is known
+        only when it runs, as C (reading an entry added before it: bind() sets the
+        fields in order)."""
         field = f"{kind}_{len(self.items)}"
-        stride = math.prod(shape) if batched else None
+        if not batched:
+            stride = None
+        elif stride is None:
+            stride = str(math.prod(shape))
         self.items.append({"field": field, "type": ctype, "stride": stride,
                            "layout": [kind, owner, detail, shape, batched]})
         return f"S->{field}"
@@ -271,12 +278,15 @@ class _Loop:
         n_in, n_out = conn["n_in"], conn["n_out"]
         size = {"dense": n_out * n_in, "one_to_one": n_in, "sparse": None}[kind]
         shape = None if size is None else (size,)
-        out = {"weight": add("weight", name, shape=shape)}
+        out = {}
         if kind == "sparse":
             out["offsets"] = add("offsets", name, shape=(n_in + 1,), ctype="index_t")
             out["targets"] = add("targets", name, ctype="index_t")
         # how many synapses there are, as C
         out["synapses"] = str(size) if size is not None else f"{out['offsets']}[{n_in}]"
+        # a plastic connection's weights are each simulation's own (runtime.batched)
+        out["weight"] = add("weight", name, shape=shape, batched=proj.learning is not None,
+                            stride=out["synapses"])
         if proj.synapse_delays:
             # its detail is the source, whose History SynapseDelays's own is made from;
             # stored in the least integer type of their range, passed as they are
@@ -326,8 +336,9 @@ class _Loop:
             raise ValueError(f"rule {rule.kind}: synapse_sum needs every_step")
         out = {"conn": conn, "dst": self.nodes[proj.dst],
                "x_pre": add("x_pre", name, shape=None if conn["connectivity"] == "sparse"
-                            else (int(conn["synapses"]),)),
-               "x_post": add("x_post", name, shape=proj.out_shape),
+                            else (int(conn["synapses"]),), batched=True,
+                            stride=conn["synapses"]),
+               "x_post": add("x_post", name, shape=proj.out_shape, batched=True),
                "decay_pre": [line(a) for a in rule.decay if a.target == "x_pre"],
                "decay_post": [line(a) for a in rule.decay if a.target == "x_post"],
                "pre_trace": line(rule.pre_trace), "pre_weight": pre_weight,

@@ -239,6 +239,8 @@ class _Arrays:
                     if e.kind == "offsets"}
         for e, tensor in zip(layout, self.tensors, strict=True):
             size = e.size(self.batch) if e.shape is not None else synapses.get(e.owner)
+            if e.shape is None and e.batched and size is not None:
+                size *= self.batch
             if tensor is not None and size is not None and tensor.numel() != size:
                 raise ValueError(f"snnc: the {e.kind} of '{e.owner}' has {tensor.numel()} "
                                  "values, not what the compiled loop was built for")
@@ -284,7 +286,7 @@ class _Arrays:
             return op.delays.to(SynapseDelays.dtype_for(op.low, op.high)).contiguous()
         if e.kind in ("synapse_state", "synapse_params"):
             return self._synapse(connection, e)
-        return self._trace(sim.rules[e.owner], op, e)
+        return self._trace(sim.rules[e.owner], e)
 
     def _ring(self, name: str) -> torch.Tensor:
         """[B, depth, n]: the node's History, step s in slot s % depth (zeros where it has
@@ -330,14 +332,16 @@ class _Arrays:
             return self.like.new_full((self.batch, *e.shape), syn.initial[e.detail])
         return _owned(syn.states[list(syn.initial).index(e.detail)], self.like)
 
-    def _trace(self, rule, op, e: Entry) -> torch.Tensor:
+    def _trace(self, rule, e: Entry) -> torch.Tensor:
         """STDP's traces (None before its first step: zeros, as update() makes them)."""
         if e.kind == "x_pre":
-            trace = rule.x_pre if rule.x_pre is not None else torch.zeros_like(op.weight)
-            if trace.numel() != op.weight.numel():
+            weights = rule.weights()
+            trace = rule.x_pre if rule.x_pre is not None else torch.zeros_like(weights)
+            if trace.numel() != weights.numel():
                 raise ValueError(f"snnc: the traces of '{e.owner}' do not fit its weights")
         else:
-            trace = rule.x_post if rule.x_post is not None else self.like.new_zeros(e.shape)
+            trace = rule.x_post if rule.x_post is not None \
+                else self.like.new_zeros(self.batch, *e.shape)
         return _owned(trace, self.like)
 
     # ------------------------------------------------------------------ putting back
@@ -367,8 +371,7 @@ class _Arrays:
             elif e.kind == "counts":
                 sim.spike_counts[e.owner] = self._shaped(e, tensor)
             elif e.kind == "x_pre":
-                weight = weighted_op(sim.connections[e.owner]).weight
-                sim.rules[e.owner].x_pre = tensor.view_as(weight)
+                sim.rules[e.owner].x_pre = tensor.view_as(sim.rules[e.owner].weights())
             elif e.kind == "x_post":
                 sim.rules[e.owner].x_post = self._shaped(e, tensor)
         for e in self.layout:  # from the Histories just put back

@@ -302,11 +302,21 @@ class SynapseDelays(Memories, StepAware):
     def forward(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         blocks = [*self.history, x.view(steps, -1, *x.shape[1:])]
         timeline = _Timeline(self.delays, self.low, [len(b) for b in blocks], steps)
-        out = _DelayedOp.apply(timeline, self._kind(), self.weight, *blocks)
+        out = self._delayed(timeline, blocks)
         self.history = _last_steps(blocks, self.high - self.low)
         bias = getattr(self.inner, "bias", None)
         out = out + bias if bias is not None else out
         return out.reshape(steps * out.shape[1], *out.shape[2:])
+
+    def _delayed(self, timeline: _Timeline, blocks: list[torch.Tensor]) -> torch.Tensor:
+        """The currents [steps, B, *out] of blocks [n, B, *in]."""
+        weight = self.weight
+        if weight.dim() == self.delays.dim():
+            return _DelayedOp.apply(timeline, self._kind(), weight, *blocks)
+        # a weight per simulation (runtime.batched): the op of each on its own inputs
+        return torch.cat([_DelayedOp.apply(timeline, self._kind(), w,
+                                           *(block[:, b:b + 1] for block in blocks))
+                          for b, w in enumerate(weight.unbind(0))], dim=1)
 
     def _kind(self):
         """How the inner op maps inputs with a weight (see _Linear)."""

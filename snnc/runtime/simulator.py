@@ -19,6 +19,7 @@ import torch
 
 from snnc.limits import format_bytes, max_memory_bytes
 from snnc.runtime import compiled
+from snnc.runtime.batched import broadcast_loaded
 from snnc.runtime.network import Network
 
 BYTES_PER_VALUE = 4  # monitors are kept in the network's dtype, float32 unless changed
@@ -70,6 +71,7 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         self.batch_size = int(batch_size)
         # batch size, dtype and device of the run for the runtime's `like` arguments
         self.register_buffer("like", torch.zeros(1, self.batch_size), persistent=False)
+        self.register_load_state_dict_pre_hook(_weights_for_each_simulation)
         self.restart()
 
     def restart(self) -> None:
@@ -84,7 +86,6 @@ class Simulator(Network, metaclass=abc.ABCMeta):
 
     def step(self, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """One step: the spikes [B, *shape] of every population (and encoder)."""
-        self._check_batch()
         with torch.no_grad():
             return self._step(self._inputs_at(self._given(inputs, None), 0))
 
@@ -95,7 +96,8 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         """`steps` steps (default: the network's) from the current state: the monitors
         "pop.var" (the file's and `record`'s) as [steps, B, *shape], and a connection's
         weights "conn.weight" (in `record`) sampled whenever the network's step count
-        reaches a multiple of `weight_every`, as [samples, *weight.shape]. With
+        reaches a multiple of `weight_every`, as [samples, *weight.shape] (a plastic
+        connection's in a batch: [samples, B, *shape], runtime.batched). With
         `sparse_spikes`, spikes are recorded as events and returned as sparse COO tensors
         of the same shape (ones where a spike was), as Brian2's SpikeMonitor keeps them:
         memory in proportion to the spikes, not to steps x neurons. `spike_dtype`
@@ -103,7 +105,6 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         byte a value instead of the network's float. An input is
         [steps, B, *shape], or [B, *shape] held for every step. Monitors that would need
         more than SNNC_MAX_MEMORY are refused before anything runs."""
-        self._check_batch()
         steps = self.steps if steps is None else int(steps)
         every = _interval(weight_every)
         spike_dtype = _spike_dtype(spike_dtype)
@@ -165,16 +166,6 @@ class Simulator(Network, metaclass=abc.ABCMeta):
                               f"{format_bytes(need)}, more than the limit of "
                               f"{format_bytes(limit)} (SNNC_MAX_MEMORY): record fewer "
                               "variables, run fewer steps at a time, or raise the limit")
-
-    def _check_batch(self) -> None:
-        """A network that learns is one simulation: its weights are the connections' own,
-        which a batch of independent simulations would each change their own way."""
-        rules = getattr(self, "rules", {})
-        if self.batch_size != 1 and len(rules):
-            raise ValueError(f"connection {', '.join(map(repr, rules))} learns, and a network "
-                             "that learns runs one simulation: build it with batch_size=1 "
-                             f"(not {self.batch_size}); for a sweep, one network per run "
-                             "(copy.deepcopy(net) keeps the weights)")
 
     # ------------------------------------------------------------------ one step
     def _step(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -279,6 +270,18 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         if var == "spikes":
             return sent[node]
         return self.populations[node].states[var]
+
+
+def _weights_for_each_simulation(sim: Simulator, state_dict: dict, prefix: str, *_) -> None:
+    """load_state_dict's pre-hook: a plastic connection's weights of the shared shape
+    (softbp's, or a network of one simulation's) load into each simulation of a batch
+    that learns (runtime.batched)."""
+    rules = [rule for rule in getattr(sim, "rules", {}).values() if rule.batched]
+    if rules:
+        names = {id(p): name for name, p in sim.named_parameters()}
+        for rule in rules:
+            weight = rule.layer.weight
+            broadcast_loaded(state_dict, prefix + names[id(weight)], weight)
 
 
 def _unravel(flat: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:

@@ -32,6 +32,7 @@ from torch.autograd.function import once_differentiable
 
 from snnc.resources import data_dir
 from snnc.runtime import fused, native
+from snnc.runtime.batched import per_simulation
 from snnc.runtime.fused import ptr
 
 # The forward and the weight gradient go through the synapses that the input's nonzeros
@@ -281,7 +282,12 @@ class SparseLinear(nn.Module):
                         target_offsets, by_target, target_sources)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _SparseProduct.apply(self.synapses(), x, self.weight)
+        if self.weight.dim() == 2:  # a weight vector per simulation [B, S] (runtime.batched)
+            return per_simulation(self._product, x, self.weight)
+        return self._product(x, self.weight)
+
+    def _product(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return _SparseProduct.apply(self.synapses(), x, weight)
 
     def target_index(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(target_offsets, by_target, target_sources): the synapses in target order,

@@ -16,6 +16,7 @@ from torch import nn
 
 from snnc.resources import data_dir
 from snnc.runtime import fused, native
+from snnc.runtime.batched import per_simulation
 from snnc.runtime.fused import ptr
 
 # Above this fraction of nonzeros the blocked GEMM is faster than visiting them one by one.
@@ -100,12 +101,17 @@ class SpikeLinear(nn.Linear):
     """nn.Linear (same parameters, same state_dict) that skips the zeros of its input."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight.dim() == 3:  # a weight per simulation [B, out, in] (runtime.batched)
+            return per_simulation(self._linear, x, self.weight)
         flat = x.reshape(-1, x.shape[-1])
         nonzeros = self._nonzeros(flat)
         if nonzeros is None:
             return super().forward(x)
         out = _SpikeLinearFunction.apply(nonzeros, flat, self.weight, self.bias)
         return out.view(*x.shape[:-1], self.out_features)
+
+    def _linear(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, weight, self.bias)
 
     def _nonzeros(self, flat: torch.Tensor) -> _Nonzeros | None:
         """The input's nonzeros, or None where the GEMM is the better (or only) way."""
