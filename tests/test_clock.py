@@ -192,8 +192,22 @@ def test_a_batch_that_learns_saves_a_weight_per_simulation(tmp_path):
         assert torch.equal(value, state[key]), key
     with pytest.raises(RuntimeError, match="size mismatch"):  # not into another batch size
         cls(batch_size=3).load_state_dict(state)
+    wrong = {**cls().state_dict(), "connections.wide.ops.0.inner.weight": torch.zeros(7, 7)}
+    with pytest.raises(RuntimeError, match=r"shape torch.Size\(\[7, 7\]\) from checkpoint"):
+        cls(batch_size=2).load_state_dict(wrong)  # reported as given, not broadcast
     assert batch.monitor_bytes(100, record=("wide.weight",), weight_every=10) == \
         100 * 2 * (5 + 10 + 3) * 4 + 10 * 2 * 5 * 10 * 4
+
+
+def test_an_absurd_batch_is_refused_before_it_is_allocated(tmp_path, monkeypatch):
+    cls = build(tmp_path, FEED_FORWARD, "clock")
+    monkeypatch.setenv("SNNC_MAX_MEMORY", "1M")
+    # per simulation, each node's last steps: img 12 × 1, spk 12 × 3 (delay 2), a 8 × 5
+    # (delays up to 4), b 6 × 1 = 94 values, 376 bytes
+    cls(batch_size=1000)  # 367 KiB
+    with pytest.raises(MemoryError, match="a batch of 100,000 simulations needs more than "
+                                          "35.9 MiB .* limit of 1 MiB"):
+        cls(batch_size=100_000)
 
 
 def test_monitors_are_sized_before_a_run(tmp_path):

@@ -30,5 +30,5 @@ def broadcast_loaded(state_dict: dict, key: str, weight: torch.Tensor) -> None:
     """Where `state_dict` holds the shared shape of a weight per simulation under `key`,
     give it to every simulation (a copy each: learning changes them in place)."""
     incoming = state_dict.get(key)
-    if isinstance(incoming, torch.Tensor) and incoming.dim() == weight.dim() - 1:
+    if isinstance(incoming, torch.Tensor) and incoming.shape == weight.shape[1:]:
         state_dict[key] = incoming.expand(len(weight), *incoming.shape).clone()

@@ -69,6 +69,7 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = int(batch_size)
+        self._check_batch_memory()
         # batch size, dtype and device of the run for the runtime's `like` arguments
         self.register_buffer("like", torch.zeros(1, self.batch_size), persistent=False)
         self.register_load_state_dict_pre_hook(_weights_for_each_simulation)
@@ -166,6 +167,19 @@ class Simulator(Network, metaclass=abc.ABCMeta):
                               f"{format_bytes(need)}, more than the limit of "
                               f"{format_bytes(limit)} (SNNC_MAX_MEMORY): record fewer "
                               "variables, run fewer steps at a time, or raise the limit")
+
+    def _check_batch_memory(self) -> None:
+        """Refuse, before anything is allocated, a batch whose histories alone (each node's
+        last `depth` steps, per simulation; states, traces and a batch's plastic weights
+        come on top) would not fit."""
+        values = sum(math.prod(shape) * self.depths.get(name, 1)
+                     for name, shape in self.shapes.items())
+        need, limit = self.batch_size * values * BYTES_PER_VALUE, max_memory_bytes()
+        if need > limit:
+            raise MemoryError(f"a batch of {self.batch_size:,} simulations needs more than "
+                              f"{format_bytes(need)} (each node's last steps alone), more "
+                              f"than the limit of {format_bytes(limit)} (SNNC_MAX_MEMORY): "
+                              "run fewer simulations at a time, or raise the limit")
 
     # ------------------------------------------------------------------ one step
     def _step(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
