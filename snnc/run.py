@@ -78,7 +78,8 @@ def run_network(path: str | Path, steps: int | None = None, record: Iterable[str
     steps = check_steps(net_class.steps if steps is None else steps)
     weight_every = check_weight_every(WEIGHT_EVERY if weight_every is None else weight_every)
     extra = extra_records(net, net_class.monitor_keys, record, spikes_of_all=plot is not None)
-    check_monitor_memory(net, steps, extra, weight_every)
+    check_monitor_memory(net, steps, extra, weight_every,
+                         dense_spikes=save is not None and Path(save).suffix.lower() == ".npz")
     inputs = zero_inputs(net_class.input_shapes, batch=1)
     if inputs:
         console.print(f"inputs {', '.join(inputs)} held at zero: snnc run feeds no data")
@@ -165,9 +166,14 @@ def _about_record(key: str, err: SnnError) -> SnnError:
 
 
 def check_monitor_memory(net, steps: int, record: tuple[str, ...],
-                         weight_every: int = WEIGHT_EVERY) -> None:
-    """Refuse, before the first step, monitors that need more than SNNC_MAX_MEMORY."""
-    need, limit = net.monitor_bytes(steps, record, weight_every), max_memory_bytes()
+                         weight_every: int = WEIGHT_EVERY, dense_spikes: bool = False) -> None:
+    """Refuse, before the first step, monitors that need more than SNNC_MAX_MEMORY: those
+    of states and weights, and, with `dense_spikes` (a .npz file holds them so), the
+    spikes at one byte a value; spikes kept as events are checked as they come."""
+    need = (net.monitor_bytes(steps, record, weight_every, spike_dtype=torch.bool)
+            if dense_spikes else net.monitor_bytes(steps, record, weight_every,
+                                                   sparse_spikes=True))
+    limit = max_memory_bytes()
     if need > limit:
         raise SnnError(f"the monitors of {steps:,} steps need {format_bytes(need)}, more than "
                        f"the limit of {format_bytes(limit)}",
@@ -183,16 +189,19 @@ def zero_inputs(shapes: Mapping[str, tuple], batch: int) -> dict[str, torch.Tens
 # ------------------------------------------------------------------ the simulation
 def simulate(net, steps: int, record: tuple[str, ...], inputs: dict[str, torch.Tensor],
              dt_ms: float, weight_every: int = WEIGHT_EVERY) -> RunResult:
-    """Run from the initial state in chunks, with a progress bar on stderr. The monitors
-    of the chunks are copied into tensors of the whole run as they come (a final concat
-    would need twice the memory; the weights' few samples are joined at the end);
-    encoders' spikes, which net.spike_counts leaves out, are recorded chunk by chunk and
-    summed."""
+    """Run from the initial state in chunks, with a progress bar on stderr. Spikes are
+    recorded as events (a sparse COO tensor [steps, B, *shape] per node, as Brian2's
+    SpikeMonitor keeps them: memory in proportion to the spikes); the other monitors of
+    the chunks are copied into tensors of the whole run as they come (a final concat
+    would need twice the memory; the weights' few samples are joined at the end).
+    Encoders' spikes, which net.spike_counts leaves out, are always recorded, to be
+    counted."""
     net.reset()
     chunk = max(math.ceil(steps / 100), MIN_CHUNK_STEPS)
     kept = list(dict.fromkeys((*net.monitor_keys, *record)))
-    encoder_keys = {f"{name}.spikes": name for name in net.encoders}
-    encoder_counts: dict[str, torch.Tensor] = {}
+    encoder_keys = tuple(f"{name}.spikes" for name in net.encoders)
+    spikes = SpikeChunks(steps, net.batch_size, dense_bytes=net.monitor_bytes(
+        steps, record, weight_every, sparse_spikes=True))
     monitors: dict[str, torch.Tensor] = {}
     samples: dict[str, list[torch.Tensor]] = {}
     start = time.perf_counter()
@@ -201,21 +210,68 @@ def simulate(net, steps: int, record: tuple[str, ...], inputs: dict[str, torch.T
         for first in range(0, steps, chunk):
             n = min(chunk, steps - first)
             out = net.run(steps=n, record=(*record, *encoder_keys), weight_every=weight_every,
-                          **inputs)
-            for key, name in encoder_keys.items():
-                encoder_counts[name] = encoder_counts.get(name, 0) + out[key].sum(0)
-            for key in kept:
-                if net.is_weight_key(key):
-                    samples.setdefault(key, []).append(out[key])
-                    continue
-                if key not in monitors:
-                    monitors[key] = out[key].new_empty((steps, *out[key].shape[1:]))
-                monitors[key][first:first + n] = out[key]
+                          sparse_spikes=True, **inputs)
+            for key, values in out.items():
+                if values.is_sparse:
+                    spikes.add(key, first, values)
+                elif net.is_weight_key(key):
+                    samples.setdefault(key, []).append(values)
+                else:
+                    if key not in monitors:
+                        monitors[key] = values.new_empty((steps, *values.shape[1:]))
+                    monitors[key][first:first + n] = values
+            spikes.check_memory(first + n)
             progress.advance(task, n)
     monitors.update({key: torch.cat(parts) for key, parts in samples.items()})
-    counts = {**encoder_counts, **net.spike_counts}
-    return RunResult(monitors, {name: counts[name] for name in spiking_nodes(net)}, steps,
-                     net.batch_size, dt_ms, time.perf_counter() - start, weight_every)
+    trains = spikes.tensors(net.like.dtype)
+    monitors.update({key: trains[key] for key in kept if key in trains})
+    counts = {**{name: torch.sparse.sum(trains[f"{name}.spikes"], 0).to_dense()
+                 for name in net.encoders}, **net.spike_counts}
+    return RunResult({key: monitors[key] for key in kept}, {name: counts[name] for name in
+                                                             spiking_nodes(net)},
+                     steps, net.batch_size, dt_ms, time.perf_counter() - start, weight_every)
+
+
+class SpikeChunks:
+    """The spike events of a run's chunks (each a sparse COO [n, B, *shape] from
+    net.run(sparse_spikes=True)), joined into one sparse tensor per node at the end.
+    Their memory grows with the spikes, so it is checked as they come: with the dense
+    monitors (`dense_bytes`) it must stay within SNNC_MAX_MEMORY."""
+
+    def __init__(self, steps: int, batch: int, dense_bytes: int):
+        self.steps, self.batch, self.dense_bytes = steps, batch, dense_bytes
+        self.parts: dict[str, list[torch.Tensor]] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.held = 0
+
+    def add(self, key: str, first: int, chunk: torch.Tensor) -> None:
+        """A chunk's events from the run's step `first` (its rows: step, b, *index)."""
+        indices = chunk.indices().clone()
+        indices[0] += first
+        self.parts.setdefault(key, []).append(indices)
+        self.shapes[key] = tuple(chunk.shape[2:])
+        self.held += indices.numel() * indices.element_size()
+
+    def check_memory(self, done: int) -> None:
+        need, limit = self.dense_bytes + self.held, max_memory_bytes()
+        if need > limit:
+            raise SnnError(f"after {done:,} steps the monitors hold {format_bytes(need)} "
+                           f"(spikes as events: {format_bytes(self.held)}), more than the "
+                           f"limit of {format_bytes(limit)}",
+                           hint="record fewer populations, run fewer steps (--steps N), or "
+                           "raise SNNC_MAX_MEMORY (e.g. SNNC_MAX_MEMORY=64G)")
+
+    def tensors(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """Each node's events of the whole run as a sparse COO tensor [steps, B, *shape];
+        the chunks come in time order, each sorted, so the whole is coalesced."""
+        trains = {}
+        for key, parts in self.parts.items():
+            indices = torch.cat(parts, dim=1)
+            trains[key] = torch.sparse_coo_tensor(
+                indices, torch.ones(indices.shape[1], dtype=dtype),
+                (self.steps, self.batch, *self.shapes[key]), is_coalesced=True,
+                check_invariants=False)
+        return trains
 
 
 def _progress(dt_ms: float) -> Progress:
@@ -298,12 +354,23 @@ def write_plot(path: Path, result: RunResult, name: str, order: list[str]) -> No
 
 
 def write_monitors(path: Path, result: RunResult) -> None:
-    """The monitors by key, with `dt_ms` and `steps`: torch.save (.pt) or numpy.savez
-    (.npz), written atomically."""
+    """The monitors by key, with `dt_ms` and `steps`, written atomically: torch.save (.pt;
+    spikes as the run keeps them, sparse COO tensors) or numpy.savez (.npz; spikes as
+    dense arrays of bool)."""
     if path.suffix.lower() == ".pt":
         data = {**result.monitors, "dt_ms": result.dt_ms, "steps": result.steps}
         write_atomically_with(path, lambda out: torch.save(data, out))
     else:
-        arrays = {key: values.cpu().numpy() for key, values in result.monitors.items()}
+        arrays = {key: dense_numpy(values) for key, values in result.monitors.items()}
         write_atomically_with(path, lambda out: np.savez(out, **arrays, dt_ms=result.dt_ms,
                                                          steps=result.steps))
+
+
+def dense_numpy(values: torch.Tensor) -> np.ndarray:
+    """A monitor as a numpy array: a sparse one of spikes as bool, True where a spike was
+    (made without the float tensor of that size that to_dense() would need)."""
+    if not values.is_sparse:
+        return values.cpu().numpy()
+    dense = np.zeros(values.shape, dtype=np.bool_)
+    dense[tuple(values.indices().cpu().numpy())] = True
+    return dense

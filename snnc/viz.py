@@ -9,6 +9,7 @@ SpikingFlow's `visualizing` functions.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -41,16 +42,46 @@ def rate_bin_steps(steps: int, dt_ms: float) -> int:
     return max(1, round(RATE_BIN_MS / dt_ms), steps // MAX_RATE_BINS)
 
 
+@dataclass(frozen=True)
+class SpikeTrains:
+    """The spikes of `neurons` neurons over `steps` steps as events: the step and the
+    neuron of each spike, in time order. What a raster and a rate need, in memory in
+    proportion to the spikes."""
+
+    steps: int
+    neurons: int
+    times: np.ndarray
+    cells: np.ndarray
+
+    @classmethod
+    def of_dense(cls, spikes) -> SpikeTrains:
+        """From spikes [T, N] of 0 and 1."""
+        spikes = as_numpy(spikes)
+        times, cells = np.nonzero(spikes)
+        return cls(spikes.shape[0], spikes.shape[1], times, cells)
+
+    @classmethod
+    def of_monitor(cls, values, sample: int) -> SpikeTrains:
+        """From batch sample `sample` of a spike monitor [steps, B, *shape]: dense, or a
+        sparse COO tensor (snnc run's, a Simulator's run(sparse_spikes=True))."""
+        if not getattr(values, "is_sparse", False):
+            return cls.of_dense(_per_neuron(values, sample))
+        indices = values.coalesce().indices().cpu().numpy()
+        mine = indices[:, indices[1] == sample]
+        shape = tuple(values.shape[2:])
+        cells = np.ravel_multi_index(tuple(mine[2:]), shape) if shape else np.zeros_like(mine[0])
+        return cls(values.shape[0], int(np.prod(shape)), mine[0], cells)
+
+
 def population_rate(spikes, dt_ms: float, bin_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """A population's rate over time from spikes [T, N]: (bin edges in ms, Hz per bin),
-    each bin its spikes / (neurons · bin width); a last, shorter bin is divided by its own
-    width."""
-    spikes = as_numpy(spikes).astype(np.float64)
-    steps, neurons = spikes.shape
-    starts = np.arange(0, steps, bin_steps)
-    counts = np.add.reduceat(spikes.sum(axis=1), starts)
-    edges = np.append(starts, steps)
-    return edges * dt_ms, counts / (neurons * np.diff(edges) * dt_ms / 1000.0)
+    """A population's rate over time from spikes [T, N] (or SpikeTrains): (bin edges in
+    ms, Hz per bin), each bin its spikes / (neurons · bin width); a last, shorter bin is
+    divided by its own width."""
+    trains = spikes if isinstance(spikes, SpikeTrains) else SpikeTrains.of_dense(spikes)
+    starts = np.arange(0, trains.steps, bin_steps)
+    counts = np.bincount(trains.times // bin_steps, minlength=len(starts))
+    edges = np.append(starts, trains.steps)
+    return edges * dt_ms, counts / (trains.neurons * np.diff(edges) * dt_ms / 1000.0)
 
 
 def shown_neurons(neurons: int, limit: int) -> np.ndarray:
@@ -210,7 +241,7 @@ def plot_run(monitors: Mapping[str, object], dt_ms: float, title: str | None = N
     {"conn.weight": [samples, *shape]}, sampled every `weight_every` steps, add one panel
     each: the distribution of the connection's weights over time."""
     weights = dict(weights or {})
-    spikes = {key.removesuffix(".spikes"): _per_neuron(value, sample)
+    spikes = {key.removesuffix(".spikes"): SpikeTrains.of_monitor(value, sample)
               for key, value in monitors.items() if key.endswith(".spikes")}
     states = {key: _per_neuron(value, sample)
               for key, value in monitors.items() if not key.endswith(".spikes")}
@@ -234,7 +265,8 @@ def plot_run(monitors: Mapping[str, object], dt_ms: float, title: str | None = N
     for (key, values), ax in zip(weights.items(), below[len(states):], strict=True):
         _draw_weights(fig, ax, key, as_numpy(values), weight_every * dt_ms)
     axes[-1].set_xlabel("time (ms)")
-    axes[-1].set_xlim(0, len(next(iter({**spikes, **states}.values()))) * dt_ms)
+    steps = [trains.steps for trains in spikes.values()] + [len(v) for v in states.values()]
+    axes[-1].set_xlim(0, steps[0] * dt_ms)
     if title:
         fig.suptitle(title)
     return fig
@@ -281,23 +313,24 @@ def _per_neuron(values, sample: int) -> np.ndarray:
     return values[:, sample].reshape(values.shape[0], -1)
 
 
-def _draw_raster(ax, name: str, spikes: np.ndarray, dt_ms: float, max_neurons: int,
+def _draw_raster(ax, name: str, trains: SpikeTrains, dt_ms: float, max_neurons: int,
                  colour: str) -> None:
-    neurons = spikes.shape[1]
+    neurons = trains.neurons
     shown = shown_neurons(neurons, max_neurons)
-    steps, rows = np.nonzero(spikes[:, shown])
-    ax.plot(steps * dt_ms, shown[rows], linestyle="none", marker="|", color=colour,
-            markersize=_marker_size(len(shown)), markeredgewidth=1.0, rasterized=True)
+    drawn = np.isin(trains.cells, shown)
+    ax.plot(trains.times[drawn] * dt_ms, trains.cells[drawn], linestyle="none", marker="|",
+            color=colour, markersize=_marker_size(len(shown)), markeredgewidth=1.0,
+            rasterized=True)
     ax.set_ylim(-0.5, neurons - 0.5)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
     label = "neuron" if len(shown) == neurons else f"neuron\n({len(shown)} of {neurons:,})"
     ax.set_ylabel(label)
-    ax.set_title(f"{name}: {int(spikes.sum()):,} spikes", loc="left", fontsize="medium")
+    ax.set_title(f"{name}: {len(trains.times):,} spikes", loc="left", fontsize="medium")
 
 
-def _draw_rates(ax, spikes: dict[str, np.ndarray], dt_ms: float,
+def _draw_rates(ax, spikes: dict[str, SpikeTrains], dt_ms: float,
                 colours: dict[str, str]) -> None:
-    bin_steps = rate_bin_steps(len(next(iter(spikes.values()))), dt_ms)
+    bin_steps = rate_bin_steps(next(iter(spikes.values())).steps, dt_ms)
     for name, values in spikes.items():
         edges, rates = population_rate(values, dt_ms, bin_steps)
         ax.stairs(rates, edges, baseline=None, color=colours[name], label=name, linewidth=1.2)

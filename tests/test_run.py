@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from conftest import net
 from snnc.cli import main
-from snnc.run import RunResult, rates_table
+from snnc.run import RunResult, rates_table, run_network
 
 PROBE = net("""steps = 200
     seed = 1
@@ -60,15 +61,47 @@ def test_record_and_save(probe, tmp_path, capsys, suffix):
     assert main(["run", str(probe), "--steps", "30", "--record", "p.v", "src.spikes",
                  "--save", str(saved)]) == 0
     assert f"wrote {saved}" in capsys.readouterr().out
-    if suffix == ".npz":
+    if suffix == ".npz":  # spikes as dense bool arrays
         data = dict(np.load(saved))
-    else:
-        data = {k: v.numpy() if torch.is_tensor(v) else v
-                for k, v in torch.load(saved).items()}
+        assert data["src.spikes"].dtype == np.bool_
+    else:  # spikes as the run keeps them: sparse COO tensors of the same shape
+        data = torch.load(saved)
+        assert data["src.spikes"].is_sparse and not data["p.v"].is_sparse
+        data = {k: v.to_dense().numpy() if torch.is_tensor(v) else v for k, v in data.items()}
     assert data["p.v"].shape == (30, 1, 20)
     assert data["src.spikes"].shape == (30, 1, 50)
     assert float(data["dt_ms"]) == 1.0 and int(data["steps"]) == 30
-    assert set(np.unique(data["src.spikes"])) <= {0.0, 1.0}
+    assert set(np.unique(data["src.spikes"])) == {0, 1}
+
+
+def test_spikes_kept_as_events_are_those_of_one_dense_run(probe):
+    """snnc run records spikes as events, chunk by chunk (1,000 steps each here): joined,
+    they are the spikes a single run with dense monitors gives, and they are what the
+    rates table counts."""
+    from snnc.compiler import analyse, compile_graph
+    program, graphs = analyse(probe, None, ())
+    dense = compile_graph(program, graphs[0], "clock")(batch_size=1)
+    expected = dense.run(2500, record=("src.spikes", "p.spikes", "p.v"))
+    result = run_network(probe, steps=2500, record=("src.spikes", "p.spikes", "p.v"),
+                         console=Console(file=io.StringIO()))
+    for key in ("src.spikes", "p.spikes"):
+        assert result.monitors[key].is_sparse
+        assert torch.equal(result.monitors[key].to_dense(), expected[key])
+    torch.testing.assert_close(result.monitors["p.v"], expected["p.v"])
+    assert expected["p.spikes"].sum() > 100  # the probe fires: the comparison has spikes
+    assert torch.equal(result.spike_counts["src"], expected["src.spikes"].sum(0))
+    assert torch.equal(result.spike_counts["p"], expected["p.spikes"].sum(0))
+
+
+def test_spike_events_beyond_the_memory_limit_stop_the_run(probe, capsys, monkeypatch):
+    """Events grow with the spikes, so snnc run checks them after each chunk."""
+    # the net fits in 300K; the events of 2.5 spikes a step (24 bytes each) soon do not
+    monkeypatch.setenv("SNNC_MAX_MEMORY", "300K")
+    assert main(["run", str(probe), "--steps", "100000", "--record", "src.spikes"]) == 1
+    err = capsys.readouterr().err
+    stopped = re.search(r"error: after ([\d,]+) steps the monitors hold .* \(spikes as "
+                        r"events: .*\), more than the limit of 300 KiB", err)
+    assert stopped and int(stopped[1].replace(",", "")) < 100_000  # stopped early
 
 
 def test_record_a_connections_weights_every_n_steps(probe, tmp_path, capsys):

@@ -122,6 +122,25 @@ def test_plot_run_subsamples_big_populations():
     assert len(rows) == spikes.sum()
 
 
+def test_plot_run_draws_sparse_spike_monitors_as_the_dense_ones():
+    """snnc run keeps spikes as sparse COO tensors: the same rasters and rates, of the
+    sample asked for, as from the dense monitors."""
+    dense = {"big.spikes": torch.cat([poisson(400, 3200, 0.0), poisson(400, 3200, 0.01)],
+                                     dim=1).reshape(400, 2, 40, 80),
+             "small.spikes": torch.cat([poisson(400, 20, 0.2, seed=3),
+                                        poisson(400, 20, 0.05, seed=2)], dim=1)}
+    sparse = {key: values.to_sparse() for key, values in dense.items()}
+    drawn = [plot_run(mon, dt_ms=0.5, sample=1).axes for mon in (dense, sparse)]
+    for a, b in zip(*drawn, strict=True):
+        assert a.get_title(loc="left") == b.get_title(loc="left")
+        for la, lb in zip(a.lines, b.lines, strict=True):
+            assert np.array_equal(la.get_xydata(), lb.get_xydata())
+        for pa, pb in zip(a.patches, b.patches, strict=True):
+            assert np.array_equal(pa.get_data().values, pb.get_data().values)
+    assert drawn[1][1].get_title(loc="left") == \
+        f"small: {int(dense['small.spikes'][:, 1].sum()):,} spikes"  # sample 1, not 0
+
+
 def test_plot_run_png_is_not_blank():
     data = io.BytesIO()
     plot_run(monitors(), dt_ms=0.5).savefig(data, format="png")

@@ -110,8 +110,7 @@ class Simulator(Network, metaclass=abc.ABCMeta):
         every = _interval(weight_every)
         spike_dtype = _spike_dtype(spike_dtype)
         keys = self._monitored(record)
-        sparse = {key for key in keys if sparse_spikes and key.endswith(".spikes")
-                  and not self.is_weight_key(key)}
+        sparse = {key for key in keys if sparse_spikes and self._is_spikes(key)}
         self._check_memory(steps, [k for k in keys if k not in sparse], every, spike_dtype)
         given = self._given(inputs, steps)
         out = {key: self._monitor(key, steps, spike_dtype) for key in keys
@@ -139,12 +138,15 @@ class Simulator(Network, metaclass=abc.ABCMeta):
 
     def monitor_bytes(self, steps: int | None = None, record: tuple[str, ...] = (),
                       weight_every: int = WEIGHT_EVERY,
-                      spike_dtype: torch.dtype | None = None) -> int:
-        """What run(steps, record, weight_every, spike_dtype=...) allocates for its
-        monitors."""
+                      spike_dtype: torch.dtype | None = None,
+                      sparse_spikes: bool = False) -> int:
+        """What run(steps, record, weight_every, spike_dtype=..., sparse_spikes=...)
+        allocates for its monitors before the first step (spikes recorded as events grow
+        with the spikes and are not counted)."""
         steps = self.steps if steps is None else int(steps)
-        return self._bytes(steps, self._monitored(record), _interval(weight_every),
-                           _spike_dtype(spike_dtype))
+        keys = [key for key in self._monitored(record)
+                if not (sparse_spikes and self._is_spikes(key))]
+        return self._bytes(steps, keys, _interval(weight_every), _spike_dtype(spike_dtype))
 
     def _bytes(self, steps: int, keys: list[str], every: int,
                spike_dtype: torch.dtype | None = None) -> int:
