@@ -88,9 +88,13 @@ def _import_parser(commands) -> None:
 def _run_parser(commands) -> None:
     run = commands.add_parser("run", help="simulate a network and print its firing rates",
                               description="Simulate a network step by step on the clock "
-                              "backend (whatever its `backend` setting), inputs held at zero, "
-                              "and print each population's spike count and firing rates.")
+                              "backend (whatever its `backend` setting), its inputs from "
+                              "--input files or held at zero, and print each population's "
+                              "spike count and firing rates.")
     _common(run)
+    run.add_argument("--input", metavar="NAME=FILE", action="append", default=[],
+                     help="feed input NAME from FILE (.npy or .pt): an array of the input's "
+                     "shape, held for every step, or [steps, *shape], one entry per step")
     run.add_argument("--steps", type=int, metavar="N", help="steps to simulate "
                      "(default: the network's `steps`)")
     run.add_argument("--record", metavar="POP.VAR", nargs="+", action="extend", default=[],
@@ -206,7 +210,7 @@ def run_command(args) -> None:
     from snnc.run import run_network
     run_network(args.file, args.steps, args.record, args.plot, args.save, args.network,
                 args.allow_import, console=Console(markup=False, highlight=False),
-                weight_every=args.weight_every)
+                weight_every=args.weight_every, inputs=args.input)
 
 
 def output_paths(source: Path, output: str | None, classes: list[str]) -> list[Path]:

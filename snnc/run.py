@@ -28,6 +28,7 @@ from rich.text import Text
 
 from snnc.compiler import analyse, compile_graph
 from snnc.errors import SnnError, printable, unknown
+from snnc.inputs import GivenInput, read_inputs
 from snnc.limits import MAX_STEPS, format_bytes, max_memory_bytes
 from snnc.runtime.simulator import WEIGHT_EVERY
 from snnc.writer import check_targets, write_atomically_with
@@ -55,12 +56,13 @@ class RunResult:
 def run_network(path: str | Path, steps: int | None = None, record: Iterable[str] = (),
                 plot: str | Path | None = None, save: str | Path | None = None,
                 network: str | None = None, allowed: Iterable[str | Path] = (),
-                console: Console | None = None, weight_every: int | None = None
-                ) -> RunResult:
+                console: Console | None = None, weight_every: int | None = None,
+                inputs: Iterable[str] = ()) -> RunResult:
     """Simulate `path`'s network (the first, or `network`) for `steps` steps (default: the
-    file's) on the clock backend, recording the file's monitors and `record` (connections'
-    weights every `weight_every` steps, default WEIGHT_EVERY); print the rates table to
-    `console`, the progress bar to stderr; write `plot` and `save`."""
+    file's) on the clock backend, its inputs from `inputs` ("NAME=FILE", snnc.inputs) or
+    held at zero, recording the file's monitors and `record` (connections' weights every
+    `weight_every` steps, default WEIGHT_EVERY); print the rates table to `console`, the
+    progress bar to stderr; write `plot` and `save`."""
     console = console or Console(markup=False, highlight=False)
     outputs = [Path(p) for p in (plot, save) if p is not None]
     _check_suffix(plot, PLOT_SUFFIXES, "--plot")
@@ -80,10 +82,13 @@ def run_network(path: str | Path, steps: int | None = None, record: Iterable[str
     extra = extra_records(net, net_class.monitor_keys, record, spikes_of_all=plot is not None)
     check_monitor_memory(net, steps, extra, weight_every,
                          dense_spikes=save is not None and Path(save).suffix.lower() == ".npz")
-    inputs = zero_inputs(net_class.input_shapes, batch=1)
-    if inputs:
-        console.print(f"inputs {', '.join(inputs)} held at zero: snnc run feeds no data")
-    result = simulate(net, steps, extra, inputs, net_class.dt_ms, weight_every)
+    given = read_inputs(inputs, net_class.input_shapes, steps, net.like.dtype)
+    zeros = zero_inputs({name: shape for name, shape in net_class.input_shapes.items()
+                         if name not in given})
+    if zeros:
+        console.print(f"inputs {', '.join(zeros)} held at zero (give data with --input "
+                      f"{next(iter(zeros))}=FILE.npy)")
+    result = simulate(net, steps, extra, {**zeros, **given}, net_class.dt_ms, weight_every)
     console.print(rates_table(result, graph.graph["name"]))
     if plot is not None:
         write_plot(Path(plot), result, graph.graph["name"], spiking_nodes(net))
@@ -181,13 +186,14 @@ def check_monitor_memory(net, steps: int, record: tuple[str, ...],
                        "SNNC_MAX_MEMORY (e.g. SNNC_MAX_MEMORY=64G)")
 
 
-def zero_inputs(shapes: Mapping[str, tuple], batch: int) -> dict[str, torch.Tensor]:
-    """Every input as zeros [batch, *shape], held over the run."""
-    return {name: torch.zeros(batch, *shape) for name, shape in shapes.items()}
+def zero_inputs(shapes: Mapping[str, tuple]) -> dict[str, GivenInput]:
+    """Every input as zeros [1, *shape], held over the run."""
+    return {name: GivenInput(torch.zeros(1, *shape), per_step=False)
+            for name, shape in shapes.items()}
 
 
 # ------------------------------------------------------------------ the simulation
-def simulate(net, steps: int, record: tuple[str, ...], inputs: dict[str, torch.Tensor],
+def simulate(net, steps: int, record: tuple[str, ...], inputs: dict[str, GivenInput],
              dt_ms: float, weight_every: int = WEIGHT_EVERY) -> RunResult:
     """Run from the initial state in chunks, with a progress bar on stderr. Spikes are
     recorded as events (a sparse COO tensor [steps, B, *shape] per node, as Brian2's
@@ -210,7 +216,8 @@ def simulate(net, steps: int, record: tuple[str, ...], inputs: dict[str, torch.T
         for first in range(0, steps, chunk):
             n = min(chunk, steps - first)
             out = net.run(steps=n, record=(*record, *encoder_keys), weight_every=weight_every,
-                          sparse_spikes=True, **inputs)
+                          sparse_spikes=True,
+                          **{name: given.chunk(first, n) for name, given in inputs.items()})
             for key, values in out.items():
                 if values.is_sparse:
                     spikes.add(key, first, values)

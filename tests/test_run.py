@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from rich.console import Console
 from conftest import net
 from snnc.cli import main
 from snnc.run import RunResult, rates_table, run_network
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 PROBE = net("""steps = 200
     seed = 1
@@ -167,7 +170,7 @@ def test_other_backends_are_simulated_on_the_clock_one(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "trained is set to backend = softbp; snnc run simulates it on the clock backend" \
         in out
-    assert "inputs img held at zero: snnc run feeds no data" in out
+    assert "inputs img held at zero (give data with --input img=FILE.npy)" in out
     assert table_rows(out)["s"][1] == "0"  # zero input: no spikes
 
 
@@ -195,3 +198,137 @@ def test_rates_table_by_hand():
     Console(file=out, width=100).print(rates_table(result, "n"))
     assert table_rows(out.getvalue())["a"] == ["3", "6", "20.00", "0.00", "40.00"]
     assert "simulated in 0.5 s: 0.2x real time, 200 steps/s" in out.getvalue()
+
+
+# ------------------------------------------------------------------ --input
+DRIVEN = net("""steps = 30
+    backend = clock
+    input rate[5]
+    encoder src = poisson(rate)
+    population p[2] = LIF(tau = 2.0)
+    connect src -> p : dense(w = 0.5)""", "driven")
+
+
+@pytest.fixture
+def driven(tmp_path):
+    path = tmp_path / "driven.snn"
+    path.write_text(DRIVEN)
+    return path
+
+
+def saved_spikes(path) -> torch.Tensor:
+    return torch.load(path)["src.spikes"].to_dense()
+
+
+def test_an_input_file_of_the_inputs_shape_is_held_for_every_step(driven, tmp_path, capsys):
+    """A spike probability of 1 on three of five inputs: they spike at every step."""
+    rate = tmp_path / "rate.npy"
+    np.save(rate, np.array([1.0, 0.0, 1.0, 0.0, 1.0]))
+    saved = tmp_path / "run.pt"
+    assert main(["run", str(driven), "--input", f"rate={rate}", "--record", "src.spikes",
+                 "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "held at zero" not in out
+    assert table_rows(out)["src"][1] == "90"  # 3 inputs x 30 steps
+    assert torch.equal(saved_spikes(saved)[:, 0].sum(0), torch.tensor([30., 0, 30, 0, 30]))
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".pt"])
+def test_an_input_file_with_one_entry_per_step_follows_the_run_across_chunks(
+        driven, tmp_path, capsys, suffix):
+    """[steps, *shape] (here with the batch axis of 1): step t's row drives step t, also
+    past snnc run's chunks of 1,000 steps."""
+    rows = torch.zeros(2500, 1, 5, dtype=torch.bool)
+    rows[:1200, :, 1] = True   # input 1 for the first 1,200 steps
+    rows[2000:, :, 4] = True   # input 4 from step 2,000
+    rate = tmp_path / f"rate{suffix}"
+    np.save(rate, rows.numpy()) if suffix == ".npy" else torch.save(rows, rate)
+    saved = tmp_path / "run.pt"
+    assert main(["run", str(driven), "--steps", "2500", "--input", f"rate={rate}",
+                 "--record", "src.spikes", "--save", str(saved)]) == 0
+    capsys.readouterr()
+    assert torch.equal(saved_spikes(saved), rows.float())
+
+
+def test_the_spikingflow_tutorials_pattern_runs_as_the_network_itself_does(tmp_path, capsys):
+    """samples/spikingflow_stdp_module.npy is the STDPModule example's pre_spike; fed with
+    --input it gives what the network's own run() gives with it, and the neuron fires."""
+    from snnc.compiler import analyse, compile_graph
+    sample = SAMPLES / "spikingflow_stdp.snn"
+    pattern = np.load(SAMPLES / "spikingflow_stdp_module.npy")
+    assert pattern.shape == (200, 2) and pattern[:100:2].all() and not pattern[1:100:2].any()
+    assert pattern[100:, 1].all() and not pattern[100:, 0].any()
+    saved = tmp_path / "run.pt"
+    torch.manual_seed(7)  # the file sets no seed: both draw w from torch's generator
+    assert main(["run", str(sample), "--input",
+                 f"pattern={SAMPLES / 'spikingflow_stdp_module.npy'}", "--save", str(saved)]) == 0
+    capsys.readouterr()
+    program, graphs = analyse(sample, None, ())
+    torch.manual_seed(7)
+    own = compile_graph(program, graphs[0], "clock")(batch_size=1)
+    expected = own.run(pattern=torch.from_numpy(pattern).float()[None])
+    got = torch.load(saved)
+    assert torch.equal(got["post.spikes"].to_dense(), expected["post.spikes"])
+    assert torch.equal(got["pre.spikes"].to_dense()[:, 0], torch.from_numpy(pattern).float())
+    assert expected["post.spikes"].sum() > 10
+
+
+@pytest.mark.parametrize("option, message", [
+    ("rate", "--input rate: expected NAME=FILE"),
+    ("rate=x.csv", "--input rate=x.csv: not a file type snnc reads"),
+    ("img=x.npy", "--input img=x.npy: unknown input 'img'"),
+    ("rate=missing.npy", "--input rate: cannot read missing.npy"),
+])
+def test_bad_input_options_are_refused_before_running(driven, tmp_path, capsys, monkeypatch,
+                                                      option, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(driven), "--input", option]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and "━" not in err
+
+
+def test_an_input_of_the_wrong_shape_says_which_shapes_fit(driven, tmp_path, capsys):
+    rate = tmp_path / "rate.npy"
+    np.save(rate, np.zeros((30, 4)))
+    assert main(["run", str(driven), "--input", f"rate={rate}"]) == 1
+    err = capsys.readouterr().err
+    assert f"--input rate: {rate} holds an array of shape [30, 4]; rate is [5]" in err
+    assert "hint: give [5] (held for every step) or [30, 5] (one per step" in err
+
+
+def test_an_input_header_claiming_too_much_is_refused_before_its_values_are_read(
+        driven, tmp_path, capsys, monkeypatch):
+    """A .npy header of [10,000,000, 5] float64 (400 MB) with no data behind it: refused
+    from the header, by the memory limit, not by a failed read."""
+    rate = tmp_path / "rate.npy"
+    with rate.open("wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f8", "fortran_order": False, "shape": (10_000_000, 5)})
+    monkeypatch.setenv("SNNC_MAX_MEMORY", "100M")
+    assert main(["run", str(driven), "--steps", "10000000", "--input", f"rate={rate}"]) == 1
+    err = capsys.readouterr().err
+    assert f"--input rate: {rate} needs 381 MiB, more than the limit of 100 MiB" in err
+
+
+def test_an_input_file_is_read_without_running_code_from_it(driven, tmp_path, capsys):
+    """Pickled objects, in a .npy of dtype object or a .pt, are refused, never run."""
+    ran = tmp_path / "ran"
+    evil = tmp_path / "evil.npy"
+    np.save(evil, np.array([Exploit(ran)] * 5, dtype=object), allow_pickle=True)
+    assert main(["run", str(driven), "--input", f"rate={evil}"]) == 1
+    assert "not numbers" in capsys.readouterr().err
+    evil_pt = tmp_path / "evil.pt"
+    torch.save({"x": Exploit(ran)}, evil_pt)
+    assert main(["run", str(driven), "--input", f"rate={evil_pt}"]) == 1
+    assert "is not a PyTorch file (torch.load: UnpicklingError)" in capsys.readouterr().err
+    assert not ran.exists()
+
+
+class Exploit:
+    """Unpickling it would create the file `path`."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))

@@ -21,7 +21,7 @@ class WeightsError(ValueError):
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a state_dict file, on the CPU, or WeightsError saying why not. Only a
     regular file within SNNC_MAX_MEMORY is opened (a FIFO would block, a device never end)."""
-    _check_file(Path(path))
+    check_regular_file(Path(path))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch's unpickler of untrusted bytes raises any kind
@@ -35,7 +35,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _check_file(path: Path) -> None:
+def check_regular_file(path: Path) -> None:
+    """WeightsError unless `path` is a regular file within SNNC_MAX_MEMORY."""
     try:
         info = path.stat()
     except OSError as exc:
