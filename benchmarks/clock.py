@@ -31,6 +31,10 @@ that imports, builds and runs the net, and nothing it built is shared with anoth
   SpikeMonitor records them). The note gives snnc's compile time and the compiled loop's
   first and cached builds, and for Song the loop time without `learn`. Where the sample
   or the backend is missing the row says "not available: <the error>".
+- snnc run (the command): `python -m snnc run SAMPLE --steps N` as a user types it
+  (the file's monitors, spikes as events, the rates table, no seed given); "process" is
+  its first run, with an empty kernel cache; then --repeat runs with the cache filled:
+  "loop" is their least "simulated in" time, the note their whole-process range.
 
 Bytes per synapse: Brian2's per-synapse arrays (weights w, indices _synaptic_pre/post,
 delays; CUBA's and COBA's constant weights store none); snnc's state_dict bytes over its
@@ -71,6 +75,8 @@ BRIAN2_TAG, SNNC_TAG, ERROR_TAG = "BRIAN2_RESULT ", "CLOCK_RESULT ", "CLOCK_ERRO
 STANDALONE = "cpp_standalone"
 SNNC = "snnc clock"
 SNNC_SPARSE = "snnc clock, sparse spikes"  # run(sparse_spikes=True): SpikeMonitor-like events
+SNNC_RUN = "snnc run (the command)"
+SAMPLE_DT_MS = 0.1  # every benchmarked sample's dt: `snnc run --steps` = duration / dt
 
 
 # --- the snnc worker (runs in its own process) ------------------------------------------
@@ -300,6 +306,57 @@ def snnc_row(net: str, seed: int, duration: float, threads: int, chunk: int, tim
     return row
 
 
+def snnc_command_row(net: str, duration: float, timeout: float, env: dict,
+                     build_root: Path, repeat: int) -> dict:
+    """`python -m snnc run SAMPLE --steps N` as a user runs it: "process" is the wall time
+    of the first run, with an empty kernel cache (as the other rows'); then `repeat` runs
+    with the cache filled, whose least "simulated in" time is "loop" and whose range the
+    note gives. Rates are the rates table's means (the file sets no seed: every run draws
+    its own network)."""
+    if not SAMPLES[net].exists():
+        return {"engine": SNNC_RUN, "error": f"{SAMPLES[net].relative_to(ROOT)} does not exist"}
+    steps = round(duration * 1000 / SAMPLE_DT_MS)
+    cmd = [sys.executable, "-m", "snnc", "run", str(SAMPLES[net]), "--steps", str(steps)]
+    cache = build_root / f"snnc_run_{net}"
+    env = dict(env, SNNC_CACHE=str(cache))
+    runs = []
+    for _ in range(1 + repeat):
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                  env=env, cwd=str(ROOT))
+        except subprocess.TimeoutExpired:
+            return {"engine": SNNC_RUN, "error": f"timed out after {timeout:.0f} s"}
+        if proc.returncode:
+            return {"engine": SNNC_RUN, "error": _last_line(proc.stderr or proc.stdout)
+                    + f" (exit {proc.returncode})"}
+        runs.append((time.perf_counter() - t0, proc.stdout))
+    shutil.rmtree(cache, ignore_errors=True)
+    if f"steps of {SAMPLE_DT_MS:g} ms" not in runs[0][1]:
+        return {"engine": SNNC_RUN, "error": f"the sample's dt is not {SAMPLE_DT_MS:g} ms"}
+    warm = [wall for wall, _ in runs[1:]]
+    return {"engine": SNNC_RUN, "loop_s": min(_simulated_s(out) for _, out in runs[1:]),
+            "process_s": runs[0][0], "warm_process_s": [min(warm), max(warm)],
+            "rates_hz": _table_rates(runs[0][1], POPS[net]), "cv_isi": None,
+            "duration_s": duration}
+
+
+def _simulated_s(stdout: str) -> float:
+    """The simulation's time in snnc run's caption: `simulated in 0.376 s: ...`."""
+    caption = next(line for line in stdout.splitlines() if "simulated in" in line)
+    return float(caption.split("simulated in", 1)[1].split()[0])
+
+
+def _table_rates(stdout: str, pops: dict) -> dict:
+    """The mean rate (Hz) of each of `pops` in snnc run's rates table."""
+    rates = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) == 6 and cells[0] in pops:
+            rates[cells[0]] = float(cells[3])
+    return rates
+
+
 # --- the table --------------------------------------------------------------------------
 
 def _wid(row: dict) -> float:
@@ -334,6 +391,16 @@ def table_rows(results: dict[str, list[dict]]) -> list[tuple[str, ...]]:
                 out.append((net, r["engine"], *["-"] * 8, f"not available: {r['error']}"))
                 continue
             rates = "/".join(f"{v:.2f}" for v in r["rates_hz"].values())
+            if r["engine"] == SNNC_RUN:
+                low, high = r["warm_process_s"]
+                out.append((net, r["engine"], _fmt(r["loop_s"]),
+                            _ratio(r["loop_s"], base and base["loop_s"]),
+                            _fmt(r["process_s"], ".1f"),
+                            _ratio(r["process_s"], base and base.get("process_s")),
+                            "-", "-", rates, "-",
+                            f"{r['duration_s']:g} s, unseeded, spikes as events; "
+                            f"with the kernel cache filled {low:.2f}-{high:.2f} s"))
+                continue
             note = f"{r['duration_s']:g} s, {r['synapses']} syn"
             if net == "song" and "extra" in r:
                 e = r["extra"]
@@ -491,6 +558,9 @@ def main(argv=None) -> int:
                 rows.append(snnc_row(net, args.seed, d, args.threads, args.chunk,
                                      args.timeout, env, build_root, sparse,
                                      repeat))
+            if not args.no_snnc:
+                print(f"[{net}] {SNNC_RUN}, {d:g} s ...", file=sys.stderr, flush=True)
+                rows.append(snnc_command_row(net, d, args.timeout, env, build_root, repeat))
             results[net] = rows
     finally:
         shutil.rmtree(build_root, ignore_errors=True)
