@@ -30,7 +30,7 @@ from snnc.compiler import analyse, compile_graph
 from snnc.errors import SnnError, printable, unknown
 from snnc.inputs import GivenInput, read_inputs
 from snnc.limits import MAX_STEPS, format_bytes, max_memory_bytes
-from snnc.runtime.simulator import WEIGHT_EVERY
+from snnc.runtime.simulator import WEIGHT_EVERY, spike_tensor
 from snnc.writer import check_targets, write_atomically_with
 
 SAVE_SUFFIXES = (".pt", ".npz")
@@ -271,14 +271,9 @@ class SpikeChunks:
     def tensors(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         """Each node's events of the whole run as a sparse COO tensor [steps, B, *shape];
         the chunks come in time order, each sorted, so the whole is coalesced."""
-        trains = {}
-        for key, parts in self.parts.items():
-            indices = torch.cat(parts, dim=1)
-            trains[key] = torch.sparse_coo_tensor(
-                indices, torch.ones(indices.shape[1], dtype=dtype),
-                (self.steps, self.batch, *self.shapes[key]), is_coalesced=True,
-                check_invariants=False)
-        return trains
+        return {key: spike_tensor(torch.cat(parts, dim=1),
+                                  (self.steps, self.batch, *self.shapes[key]), dtype)
+                for key, parts in self.parts.items()}
 
 
 def _progress(dt_ms: float) -> Progress:

@@ -265,8 +265,8 @@ def plot_run(monitors: Mapping[str, object], dt_ms: float, title: str | None = N
     for (key, values), ax in zip(weights.items(), below[len(states):], strict=True):
         _draw_weights(fig, ax, key, as_numpy(values), weight_every * dt_ms)
     axes[-1].set_xlabel("time (ms)")
-    steps = [trains.steps for trains in spikes.values()] + [len(v) for v in states.values()]
-    axes[-1].set_xlim(0, steps[0] * dt_ms)
+    steps = next(iter(spikes.values())).steps if spikes else len(next(iter(states.values())))
+    axes[-1].set_xlim(0, steps * dt_ms)
     if title:
         fig.suptitle(title)
     return fig

@@ -383,5 +383,12 @@ class SpikeEvents:
         key = (events[0] * self.batch + events[1]) * self.n + events[2]
         events = events[:, key.argsort()]
         indices = torch.cat([events[:2], _unravel(events[2], self.shape)])
-        return torch.sparse_coo_tensor(indices, torch.ones(indices.shape[1], dtype=dtype),
-                                       self.size, is_coalesced=True, check_invariants=False)
+        return spike_tensor(indices, self.size, dtype)
+
+
+def spike_tensor(indices: torch.Tensor, size: tuple[int, ...], dtype: torch.dtype
+                 ) -> torch.Tensor:
+    """Spikes as a sparse COO tensor of `size`: ones at `indices` ([len(size), count],
+    sorted by step, simulation, neuron, none twice: coalesced by construction)."""
+    return torch.sparse_coo_tensor(indices, torch.ones(indices.shape[1], dtype=dtype), size,
+                                   is_coalesced=True, check_invariants=False)
